@@ -1,0 +1,113 @@
+"""The skill registry: one decorator registers a skill; dispatch runs the first that answers.
+
+    from handlers.dispatch import on
+
+    @on.text("天气", "weather", help="天气 — today's weather")
+    def weather(message, ctx):
+        return "晴"                 # a str is a text reply; a Reply object any other; None: next skill
+
+A skill gets the message and a Context (settings, the regex match). Skills are tried by
+precedence: exact keywords, menu keys and events first, then regexes, then catch-alls by
+message type; within one precedence, in the order they were registered.
+"""
+
+import re
+import traceback
+from dataclasses import dataclass, field
+
+from handlers.runtime import log
+
+EXACT, PATTERN, CATCH_ALL = 0, 1, 2
+
+
+@dataclass
+class Context:
+    settings: object
+    match: object = None  # the re.Match of a regex skill
+    extras: dict = field(default_factory=dict)
+
+
+@dataclass
+class Skill:
+    func: object
+    precedence: int
+    matches: object  # message -> truthy (a re.Match for regex skills)
+    help: str = ""
+
+    @property
+    def name(self):
+        return self.func.__name__
+
+
+def normalise_keyword(text):
+    """How keywords compare: surrounding space and ASCII case do not matter; ？ is ?."""
+    return text.strip().lower().replace("？", "?")
+
+
+class SkillRegistry:
+    def __init__(self):
+        self.skills = []
+
+    def _register(self, precedence, matches, help):
+        def decorator(func):
+            self.skills.append(Skill(func, precedence, matches, help))
+            self.skills.sort(key=lambda s: s.precedence)  # stable: keeps registration order
+            return func
+
+        return decorator
+
+    def text(self, *keywords, help=""):
+        """Text messages equal to one of the keywords; with no keywords, any text message."""
+        if not keywords:
+            return self._register(CATCH_ALL, lambda m: m.type == "text", help)
+        wanted = {normalise_keyword(k) for k in keywords}
+        return self._register(
+            EXACT, lambda m: m.type == "text" and normalise_keyword(m.content) in wanted, help
+        )
+
+    def regex(self, pattern, help=""):
+        """Text messages the pattern matches (re.search); the match is ctx.match."""
+        compiled = re.compile(pattern)
+        return self._register(PATTERN, lambda m: m.type == "text" and compiled.search(m.content), help)
+
+    def message(self, *types, help=""):
+        """Any message of these MsgTypes (text, image, voice, location ...)."""
+        return self._register(CATCH_ALL, lambda m: not m.is_event and m.type in types, help)
+
+    def event(self, *names, help=""):
+        """Events by name, as WeChat spells them (subscribe, SCAN, LOCATION ...); any case."""
+        wanted = {n.lower() for n in names}
+        return self._register(EXACT, lambda m: m.is_event and m.event.lower() in wanted, help)
+
+    def click(self, *keys, help=""):
+        """Menu CLICK events with one of these EventKeys."""
+        wanted = set(keys)
+        return self._register(
+            EXACT, lambda m: m.is_event and m.event == "CLICK" and m.key in wanted, help
+        )
+
+    def help_lines(self):
+        return [s.help for s in self.skills if s.help]
+
+    def dispatch(self, message, settings):
+        """The first answer (str, Reply) of a matching skill, or None when none answers.
+
+        A skill that raises is logged with its traceback and counts as no answer: the
+        follower must never see an error because one skill broke.
+        """
+        for skill in self.skills:
+            match = skill.matches(message)
+            if not match:
+                continue
+            ctx = Context(settings, match if isinstance(match, re.Match) else None, {"registry": self})
+            try:
+                answer = skill.func(message, ctx)
+            except Exception:
+                log.error("skill %s failed on %s:\n%s", skill.name, message.type, traceback.format_exc().rstrip())
+                return None
+            if answer is not None:
+                return answer
+        return None
+
+
+on = SkillRegistry()

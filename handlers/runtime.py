@@ -1,0 +1,55 @@
+"""Per-process plumbing: current settings (re-read when config.ini changes) and the request log."""
+
+import logging
+import os
+import sys
+
+from wechat.config import SOURCES, config_path, load_settings
+
+_cache = {}  # one entry: (config path, mtime, environment values) -> Settings
+
+
+def current_settings():
+    """Settings for this request; re-read only when config.ini or the environment changed.
+
+    FastCGI processes live for days: an admin who edits config.ini expects the next
+    message to see it, without a restart.
+    """
+    path = config_path()
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        mtime = None
+    key = (path, mtime, tuple(os.environ.get(env) for _, env in SOURCES.values()))
+    if key not in _cache:
+        settings = load_settings()
+        _cache.clear()
+        _cache[key] = settings
+        configure_logging(settings)
+    return _cache[key]
+
+
+def configure_logging(settings):
+    """Send the 'wechat' logger to stderr (Apache's error log under CGI) or the configured file.
+
+    Never stdout: under CGI, stdout is the HTTP response body.
+    """
+    logger = logging.getLogger("wechat")
+    target = settings.log_file or "<stderr>"
+    if getattr(logger, "_wechat_target", None) == target:
+        return logger
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    if settings.log_file:
+        handler = logging.FileHandler(settings.log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s wechat %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger._wechat_target = target
+    return logger
+
+
+log = logging.getLogger("wechat")

@@ -1,0 +1,134 @@
+"""Settings in one place: config.ini (or $WECHAT_CONFIG), with environment variables on top."""
+
+import configparser
+import os
+import secrets
+import string
+from dataclasses import dataclass, fields
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENCRYPT_MODES = ("plain", "compat", "safe")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one sentence an admin can act on."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str = ""
+    appid: str = ""
+    appsecret: str = ""
+    aes_key: str = ""
+    encrypt_mode: str = "plain"
+    data_dir: str = os.path.join(ROOT, "var")
+    api_base: str = "https://api.weixin.qq.com"
+    token_endpoint: str = "token"
+    redis_url: str = ""
+    max_body_bytes: int = 64 * 1024
+    debug: bool = False
+    log_file: str = ""
+    log_retention_days: int = 90
+    reply_budget_seconds: float = 4.5
+    welcome_text: str = "感谢关注！发送“帮助”看看我能做什么。"
+    book_api_base: str = "https://openlibrary.org"
+    rules_file: str = os.path.join(ROOT, "replies.ini")
+    source: str = ""  # the ini file these came from, for messages; "" when there was none
+
+    def require_token(self):
+        """Raise ConfigError naming the setting when the token is missing."""
+        if not self.token:
+            where = self.source or config_path()
+            raise ConfigError(
+                "WeChat token is not set: put 'token = ...' under [wechat] in %s "
+                "or set the environment variable WECHAT_TOKEN." % where
+            )
+
+
+# setting -> (ini section, environment variable). The ini key is the setting's name.
+SOURCES = {
+    "token": ("wechat", "WECHAT_TOKEN"),
+    "appid": ("wechat", "WECHAT_APPID"),
+    "appsecret": ("wechat", "WECHAT_APPSECRET"),
+    "aes_key": ("wechat", "WECHAT_AES_KEY"),
+    "encrypt_mode": ("wechat", "WECHAT_ENCRYPT_MODE"),
+    "api_base": ("wechat", "WECHAT_API_BASE"),
+    "token_endpoint": ("wechat", "WECHAT_TOKEN_ENDPOINT"),
+    "data_dir": ("server", "WECHAT_DATA_DIR"),
+    "redis_url": ("server", "WECHAT_REDIS_URL"),
+    "max_body_bytes": ("server", "WECHAT_MAX_BODY_BYTES"),
+    "debug": ("server", "WECHAT_DEBUG"),
+    "log_file": ("server", "WECHAT_LOG_FILE"),
+    "log_retention_days": ("server", "WECHAT_LOG_RETENTION_DAYS"),
+    "reply_budget_seconds": ("server", "WECHAT_REPLY_BUDGET_SECONDS"),
+    "welcome_text": ("skills", "WECHAT_WELCOME_TEXT"),
+    "book_api_base": ("skills", "BOOK_API_BASE"),
+    "rules_file": ("skills", "WECHAT_RULES_FILE"),
+}
+
+
+def config_path(environ=None):
+    environ = os.environ if environ is None else environ
+    return environ.get("WECHAT_CONFIG") or os.path.join(ROOT, "config.ini")
+
+
+def _convert(name, kind, text):
+    text = text.strip()
+    try:
+        if kind is bool:
+            return text.lower() in ("1", "true", "yes", "on")
+        return kind(text)
+    except ValueError:
+        raise ConfigError("Setting %s must be a %s, not %r." % (name, kind.__name__, text))
+
+
+def load_settings(environ=None):
+    """Read the ini file (if any), apply environment overrides, validate, return Settings."""
+    environ = os.environ if environ is None else environ
+    path = config_path(environ)
+    parser = configparser.ConfigParser(interpolation=None)
+    source = ""
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8-sig") as f:
+                parser.read_file(f)
+        except (configparser.Error, UnicodeDecodeError) as e:
+            raise ConfigError("Cannot read %s: %s" % (path, str(e).splitlines()[0]))
+        source = path
+    kinds = {f.name: f.type for f in fields(Settings)}
+    values = {"source": source}
+    for name, (section, env_name) in SOURCES.items():
+        raw = environ.get(env_name)
+        if raw is None and parser.has_option(section, name):
+            raw = parser.get(section, name)
+        if raw is not None:
+            kind = kinds[name]
+            values[name] = raw.strip() if kind is str else _convert(name, kind, raw)
+    settings = Settings(**values)
+    if settings.encrypt_mode not in ENCRYPT_MODES:
+        raise ConfigError(
+            "encrypt_mode must be one of plain, compat, safe (WECHAT_ENCRYPT_MODE), not %r."
+            % settings.encrypt_mode
+        )
+    return settings
+
+
+def new_token(length=32):
+    """A token WeChat accepts: 3 to 32 letters and digits."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def write_first_config(path):
+    """Create a config file from the example with a fresh random token; return the token."""
+    token = new_token()
+    with open(os.path.join(ROOT, "config.example.ini"), encoding="utf-8") as f:
+        text = f.read()
+    text = text.replace("token = \n", "token = %s\n" % token, 1)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    # The file holds secrets: readable by its owner (and group, for Apache's user) only.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return token
