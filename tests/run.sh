@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command: installs what the suite needs on a fresh machine, then runs pytest.
+#   pip: requirements-test.txt.  Debian (when root): Apache 2.4 + mod_fcgid, Redis, python3-venv,
+#   for the tests that drive a real Apache and a real Redis on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+need=()
+command -v apache2 >/dev/null || need+=(apache2)
+[ -e /usr/lib/apache2/modules/mod_fcgid.so ] || need+=(libapache2-mod-fcgid)
+command -v redis-server >/dev/null || need+=(redis-server)
+/usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "tests/run.sh: installing ${need[*]}"
+    apt-get update -qq
+    # No service starts: the tests run their own Apache and Redis on loopback ports.
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+  else
+    echo "tests/run.sh: not root or no apt-get; tests needing ${need[*]} will be skipped"
+  fi
+fi
+
+"$PYTHON" -m pip install -q --disable-pip-version-check -r requirements-test.txt
+exec "$PYTHON" -m pytest -q "$@"

@@ -1,0 +1,153 @@
+"""WeChat's side of the conversation: build messages, sign requests, send them, read the reply."""
+
+import secrets
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+from wechat.replies import cdata
+from wechat.signature import sign
+
+FOLLOWER = "oSimulatedFollower0000000000"
+ACCOUNT = "gh_simulated0000"
+
+
+def signed_query(token, timestamp=None, nonce=None, **extra):
+    """The query WeChat puts on every request: signature, timestamp, nonce (+ echostr, openid ...)."""
+    timestamp = str(timestamp or int(time.time()))
+    nonce = str(nonce or secrets.randbelow(10**9))
+    query = {"signature": sign(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
+    query.update({k: str(v) for k, v in extra.items()})
+    return query
+
+
+def message_xml(msg_type, fields, source=FOLLOWER, target=ACCOUNT, create_time=None):
+    """A message body as WeChat sends it; `fields` is an ordered dict of the type's own fields.
+
+    A dict value becomes nested elements; a list value repeats the element.
+    """
+    parts = [
+        "<xml>",
+        "<ToUserName>%s</ToUserName>" % cdata(target),
+        "<FromUserName>%s</FromUserName>" % cdata(source),
+        "<CreateTime>%d</CreateTime>" % int(create_time or time.time()),
+        "<MsgType>%s</MsgType>" % cdata(msg_type),
+    ]
+    _append_fields(parts, fields)
+    parts.append("</xml>")
+    return "".join(parts).encode("utf-8")
+
+
+def _append_fields(parts, fields):
+    for name, value in fields.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                parts.append("<%s>" % name)
+                _append_fields(parts, item)
+                parts.append("</%s>" % name)
+            elif isinstance(item, (int, float)):
+                parts.append("<%s>%s</%s>" % (name, item, name))
+            else:
+                parts.append("<%s>%s</%s>" % (name, cdata(item), name))
+
+
+def new_msg_id():
+    return str(10**15 + secrets.randbelow(9 * 10**15))
+
+
+def text(content, **kw):
+    return message_xml("text", {"Content": content, "MsgId": new_msg_id()}, **kw)
+
+
+def image(media_id="simulated_media_id", **kw):
+    return message_xml(
+        "image", {"PicUrl": "http://mmbiz.qpic.cn/simulated/0", "MediaId": media_id, "MsgId": new_msg_id()}, **kw
+    )
+
+
+def voice(recognition="", **kw):
+    return message_xml(
+        "voice",
+        {"MediaId": "simulated_voice", "Format": "amr", "Recognition": recognition, "MsgId": new_msg_id()},
+        **kw,
+    )
+
+
+def location(latitude=23.134521, longitude=113.358803, label="广州市天河区", **kw):
+    return message_xml(
+        "location",
+        {"Location_X": latitude, "Location_Y": longitude, "Scale": 20, "Label": label, "MsgId": new_msg_id()},
+        **kw,
+    )
+
+
+def link(url="https://mp.weixin.qq.com/", title="链接", **kw):
+    return message_xml("link", {"Title": title, "Description": title, "Url": url, "MsgId": new_msg_id()}, **kw)
+
+
+def event(name, key=None, extra=None, **kw):
+    fields = {"Event": name}
+    if key is not None:
+        fields["EventKey"] = key
+    fields.update(extra or {})
+    return message_xml("event", fields, **kw)
+
+
+def subscribe(scene=None, **kw):
+    if scene is None:
+        return event("subscribe", **kw)
+    return event("subscribe", "qrscene_%s" % scene, {"Ticket": "simulated_ticket"}, **kw)
+
+
+def click(key, **kw):
+    return event("CLICK", key, **kw)
+
+
+# What `manage.py simulate` can send: name -> (builder, what its argument is)
+KINDS = {
+    "text": (text, "the text"),
+    "image": (image, "a media id"),
+    "voice": (voice, "the recognised speech"),
+    "location": (lambda label="广州市天河区", **kw: location(label=label, **kw), "the place label"),
+    "link": (link, "the URL"),
+    "subscribe": (lambda scene=None, **kw: subscribe(scene, **kw), "a QR scene id (optional)"),
+    "unsubscribe": (lambda _=None, **kw: event("unsubscribe", **kw), "nothing"),
+    "click": (click, "the menu key"),
+    "view": (lambda url="https://mp.weixin.qq.com/", **kw: event("VIEW", url, **kw), "the URL"),
+    "scan": (lambda scene="1", **kw: event("SCAN", scene, {"Ticket": "simulated_ticket"}, **kw), "the scene"),
+}
+
+
+@dataclass
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+
+
+def http(method, url, query=None, body=None, timeout=10.0):
+    """One HTTP request; any status comes back as a Response (no exception for 4xx/5xx)."""
+    if query:
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query)
+    request = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        request.add_header("Content-Type", "text/xml; charset=utf-8")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return Response(r.status, r.headers.get("Content-Type", ""), r.read())
+    except urllib.error.HTTPError as e:
+        return Response(e.code, e.headers.get("Content-Type", ""), e.read())
+
+
+def verify_url(url, token):
+    """WeChat's URL check; returns (ok, Response)."""
+    echostr = str(secrets.randbelow(10**18))
+    response = http("GET", url, signed_query(token, echostr=echostr))
+    return response.status == 200 and response.body.decode("utf-8", "replace") == echostr, response
+
+
+def post_message(url, token, body, query_extra=None):
+    """POST a signed message body as WeChat does; returns the Response."""
+    return http("POST", url, signed_query(token, openid=FOLLOWER, **(query_extra or {})), body)
