@@ -116,9 +116,12 @@ def run_dev(address, debug):
             token_note = write_first_config(path)
             print("Created %s with a new random token." % path)
             settings = load_settings()
-        settings.require_token()
+        problems = settings.problems()
     except ConfigError as e:
-        print("code.py: %s" % e, file=sys.stderr)
+        problems = [str(e)]
+    if problems:
+        for problem in problems:
+            print("code.py: %s" % problem, file=sys.stderr)
         return 2
     web.config.debug = debug or settings.debug
     host, port = address

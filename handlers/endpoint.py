@@ -6,8 +6,10 @@ import traceback
 import web
 
 from handlers import pages
+from handlers.refused import Refused
 from handlers.render import XML_CONTENT_TYPE, as_reply, render_reply
 from handlers.runtime import current_settings, log
+from handlers.safe_mode import open_request, seal_reply
 from handlers.skills import on
 from wechat.config import ConfigError
 from wechat.messages import ParseError, parse_message
@@ -15,40 +17,11 @@ from wechat.replies import SUCCESS
 from wechat.signature import check_signature
 
 SIGNATURE_PARAMS = ("signature", "timestamp", "nonce", "echostr")
-
-
-def fail(status, reason):
-    """An HTTPError with a short plain-text reason; WeChat and admins both read these."""
-    return web.HTTPError(status, {"Content-Type": "text/plain; charset=utf-8"}, reason + "\n")
-
-
-def settings_or_503():
-    try:
-        settings = current_settings()
-        settings.require_token()
-        return settings
-    except ConfigError as e:
-        # The sentence lands in Apache's error log; the client learns only that we are not ready.
-        log.error("%s", e)
-        raise fail("503 Service Unavailable", "server not configured; see the server's error log")
-
-
-def read_query():
-    try:
-        return web.input(_method="get")
-    except Exception:  # a query string that is not UTF-8
-        raise fail("400 Bad Request", "unreadable query string")
-
-
-def require_signature(query, settings, record):
-    """403 unless the query's signature matches our token (every GET check and every POST)."""
-    if not check_signature(query.get("signature"), settings.token, query.get("timestamp"), query.get("nonce")):
-        record.outcome = "bad-signature"
-        raise fail("403 Forbidden", "signature check failed")
+NOT_CONFIGURED = Refused("503 Service Unavailable", "server not configured; see the server's error log", "config-error")
 
 
 class RequestLog:
-    """Collects what one request did and writes it as one line: type, outcome, status, latency."""
+    """What one request did, written as one line: type, outcome, status, latency. Never secrets or bodies."""
 
     def __init__(self, method):
         self.method = method
@@ -62,14 +35,51 @@ class RequestLog:
 
 
 def logged(method, work):
-    """Run work(record) and write the request's log line whatever the outcome."""
+    """Run work(record); a Refused becomes its HTTP status with a plain-text reason. One log line either way."""
     record = RequestLog(method)
     try:
         body = work(record)
-    except web.HTTPError:
-        record.write(web.ctx.status.split()[0])
-        raise
+    except Refused as refusal:
+        record.outcome = refusal.outcome
+        record.write(refusal.status.split()[0])
+        raise web.HTTPError(refusal.status, {"Content-Type": "text/plain; charset=utf-8"}, refusal.reason + "\n")
     record.write(200)
+    return body
+
+
+def configured_settings():
+    try:
+        settings = current_settings()
+        settings.require_token()
+        return settings
+    except ConfigError as e:
+        # The sentence goes to Apache's error log; the client learns only that we are not ready.
+        log.error("%s", e)
+        raise NOT_CONFIGURED
+
+
+def read_query():
+    try:
+        return web.input(_method="get")
+    except Exception:  # a query string that is not UTF-8
+        raise Refused("400 Bad Request", "unreadable query string", "bad-query")
+
+
+def require_signature(query, settings):
+    """403 unless the query's signature matches our token (every GET check and every POST)."""
+    if not check_signature(query.get("signature"), settings.token, query.get("timestamp"), query.get("nonce")):
+        raise Refused("403 Forbidden", "signature check failed", "bad-signature")
+
+
+def read_body(limit):
+    """The POST body as bytes, refusing (413) anything larger than `limit`, before reading when it says so."""
+    too_large = Refused("413 Request Entity Too Large", "body larger than %d bytes" % limit, "too-large")
+    declared = (web.ctx.env.get("CONTENT_LENGTH") or "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = web.data()
+    if len(body) > limit:  # chunked bodies declare no length
+        raise too_large
     return body
 
 
@@ -84,49 +94,44 @@ class WeChatEndpoint:
         return logged("POST", self.answer)
 
     def verify(self, query, record):
-        """WeChat's URL check: echo `echostr` when the signature is right."""
+        """WeChat's URL check (the same in every encrypt mode): echo `echostr` when the signature is right."""
         record.msg_type = "verify"
-        settings = settings_or_503()
-        require_signature(query, settings, record)
+        require_signature(query, configured_settings())
         record.outcome = "verified"
         web.header("Content-Type", "text/plain; charset=utf-8")
         return query.get("echostr", "")
 
     def answer(self, record):
-        settings = settings_or_503()
+        settings = configured_settings()
         query = read_query()
-        require_signature(query, settings, record)
-        body = read_body(settings.max_body_bytes, record)
+        require_signature(query, settings)
         try:
-            message = parse_message(body)
+            xml, crypto = open_request(read_body(settings.max_body_bytes), query, settings)
+        except ConfigError as e:
+            log.error("%s", e)
+            raise NOT_CONFIGURED
+        try:
+            message = parse_message(xml)
         except ParseError as e:
-            record.outcome = "bad-xml"
-            raise fail("400 Bad Request", "bad message: %s" % e)
+            raise Refused("400 Bad Request", "bad message: %s" % e, "bad-xml")
         record.msg_type = message.type
-        try:
-            reply = as_reply(on.dispatch(message, settings))
-            xml = render_reply(reply, message)
-        except Exception:
-            # Whatever broke, the follower must not see "该公众号暂时无法提供服务".
-            log.error("reply failed for %s:\n%s", message.type, traceback.format_exc().rstrip())
-            record.outcome = "error->success"
-            return SUCCESS
-        if xml == SUCCESS:
-            record.outcome = "success"
-            return SUCCESS
-        record.outcome = "reply:" + reply.msg_type
+        body, record.outcome = reply_to(message, settings)
+        if body == SUCCESS:
+            return SUCCESS  # stays plain in every mode
+        if crypto:
+            body = seal_reply(body, crypto, query)
+            record.outcome += "+aes"
         web.header("Content-Type", XML_CONTENT_TYPE)
-        return xml
+        return body
 
 
-def read_body(limit, record):
-    """The POST body as bytes, refusing (413) anything larger than `limit` before reading it."""
-    declared = web.ctx.env.get("CONTENT_LENGTH") or ""
-    if declared.strip().isdigit() and int(declared) > limit:
-        record.outcome = "too-large"
-        raise fail("413 Request Entity Too Large", "body larger than %d bytes" % limit)
-    body = web.data()
-    if len(body) > limit:  # chunked bodies declare no length
-        record.outcome = "too-large"
-        raise fail("413 Request Entity Too Large", "body larger than %d bytes" % limit)
-    return body
+def reply_to(message, settings):
+    """(reply bytes, outcome) for a parsed message: the skills' answer rendered, or `success`."""
+    try:
+        reply = as_reply(on.dispatch(message, settings))
+        body = render_reply(reply, message)
+    except Exception:
+        # Whatever broke, the follower must not see "该公众号暂时无法提供服务".
+        log.error("reply failed for %s:\n%s", message.type, traceback.format_exc().rstrip())
+        return SUCCESS, "error->success"
+    return body, ("success" if body == SUCCESS else "reply:" + reply.msg_type)

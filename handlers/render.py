@@ -35,3 +35,8 @@ def render_reply(reply, message, now=None):
     create_time = int(time.time() if now is None else now)
     xml = str(template(reply, message.source, message.target, create_time)).strip()
     return xml.encode("utf-8", "replace")
+
+
+def render_envelope(envelope):
+    """The safe-mode reply: Encrypt, MsgSignature, TimeStamp, Nonce (see wechat.crypto)."""
+    return str(templates.encrypted(envelope)).strip().encode("utf-8")

@@ -44,6 +44,27 @@ class Settings:
                 "or set the environment variable WECHAT_TOKEN." % where
             )
 
+    def problems(self):
+        """Every setting that stops the server working, one sentence each; [] when all is well."""
+        found = []
+        try:
+            self.require_token()
+        except ConfigError as e:
+            found.append(str(e))
+        if self.encrypt_mode != "plain" or self.aes_key:
+            from wechat.crypto import decode_aes_key  # base64 only; the AES library stays unloaded
+
+            try:
+                decode_aes_key(self.aes_key)
+            except ValueError as e:
+                found.append(str(e))
+        if self.encrypt_mode != "plain" and not self.appid:
+            found.append(
+                "encrypt_mode %s needs the account's AppID: set appid under [wechat] or WECHAT_APPID."
+                % self.encrypt_mode
+            )
+        return found
+
 
 # setting -> (ini section, environment variable). The ini key is the setting's name.
 SOURCES = {

@@ -125,6 +125,7 @@ class Response:
     status: int
     content_type: str
     body: bytes
+    raw_body: bytes = b""  # as sent, when body is the decrypted reply
 
 
 def http(method, url, query=None, body=None, timeout=10.0):
@@ -148,6 +149,44 @@ def verify_url(url, token):
     return response.status == 200 and response.body.decode("utf-8", "replace") == echostr, response
 
 
-def post_message(url, token, body, query_extra=None):
-    """POST a signed message body as WeChat does; returns the Response."""
-    return http("POST", url, signed_query(token, openid=FOLLOWER, **(query_extra or {})), body)
+def encrypt_request(body, crypto, timestamp=None, nonce=None, compat=False):
+    """(body, extra query) for a message as WeChat sends it in safe mode (compat: plain fields too)."""
+    timestamp = str(timestamp or int(time.time()))
+    nonce = str(nonce or secrets.randbelow(10**9))
+    encrypted = crypto.encrypt(body)
+    if compat:
+        outer = body.replace(b"</xml>", b"<Encrypt>" + cdata(encrypted).encode("ascii") + b"</Encrypt></xml>")
+    else:
+        outer = ("<xml><ToUserName>%s</ToUserName><Encrypt>%s</Encrypt></xml>"
+                 % (cdata(ACCOUNT), cdata(encrypted))).encode("utf-8")
+    query = {"encrypt_type": "aes", "msg_signature": sign(crypto.token, timestamp, nonce, encrypted),
+             "timestamp": timestamp, "nonce": nonce}
+    return outer, query
+
+
+def open_reply(body, crypto):
+    """The reply XML inside an encrypted reply, after checking its MsgSignature; `success` passes through."""
+    from wechat.messages import parse_xml
+
+    if body == b"success" or not body:
+        return body
+    envelope = parse_xml(body)
+    crypto.check(envelope.get("MsgSignature"), envelope.get("TimeStamp"), envelope.get("Nonce"), envelope.get("Encrypt"))
+    return crypto.decrypt(envelope["Encrypt"])
+
+
+def post_message(url, token, body, crypto=None, compat=False):
+    """POST a signed message as WeChat does (encrypted when given a MessageCrypto); returns the Response.
+
+    With crypto, the Response's body is the decrypted reply XML (or `success`).
+    """
+    timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**9))
+    query = signed_query(token, timestamp, nonce, openid=FOLLOWER)
+    if crypto is not None:
+        body, extra = encrypt_request(body, crypto, timestamp, nonce, compat)
+        query.update(extra)
+    response = http("POST", url, query, body)
+    if crypto is not None and response.status == 200:
+        response.raw_body = response.body
+        response.body = open_reply(response.body, crypto)
+    return response
