@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""The admin's command line: deploy, doctor, simulate (and the API commands). `python manage.py -h`."""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def cmd_deploy(args):
+    from wechat import deploy
+
+    python = args.python or sys.executable
+    try:
+        text = deploy.render_vhost(args.mode, args.flavour, args.root, python, args.server_name, args.port,
+                                   args.backend_port)
+    except deploy.DeployError as e:
+        print("manage.py deploy: %s" % e, file=sys.stderr)
+        return 2
+    if args.mode == "cgi" and not args.dry_run:
+        deploy.fix_script(python, os.path.join(args.root, "code.py"))
+        print("# code.py's first line is now %s" % deploy.shebang(python), file=sys.stderr)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        print("# wrote %s" % args.output, file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    report(deploy.run_checks(args.mode, python, args.apache_user, args.root) if args.flavour == "debian" else
+           deploy.check_config() + deploy.check_templates(args.root))
+    return 0
+
+
+def cmd_doctor(args):
+    from wechat import deploy
+
+    problems = deploy.run_checks(args.mode, args.python or sys.executable, args.apache_user)
+    report(problems)
+    return 1 if problems else 0
+
+
+def report(problems):
+    """Checks go to stderr, so a vhost on stdout stays clean."""
+    for problem in problems:
+        print("problem: %s" % problem, file=sys.stderr)
+    print("checks: %s" % ("%d problem(s)" % len(problems) if problems else "all passed"), file=sys.stderr)
+
+
+def cmd_simulate(args):
+    from wechat import simulator
+    from wechat.config import ConfigError, load_settings
+    from wechat.simulate_run import Run
+
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        settings = None
+        if not args.token:
+            print("manage.py simulate: %s" % e, file=sys.stderr)
+            return 2
+    token = args.token or settings.token
+    if not token:
+        print("manage.py simulate: no token: pass --token or set it in config.ini / WECHAT_TOKEN", file=sys.stderr)
+        return 2
+    crypto = None
+    if args.encrypt or args.compat:
+        from wechat.crypto import MessageCrypto
+
+        try:
+            crypto = MessageCrypto(token, args.aes_key or settings.aes_key, args.appid or settings.appid)
+        except (ValueError, AttributeError) as e:
+            print("manage.py simulate: %s" % e, file=sys.stderr)
+            return 2
+    run = Run(args.url, token, crypto, args.compat)
+    if not args.no_verify:
+        run.verify()
+        run.forged()
+    messages = args.message or [["text", "你好，微信"], ["subscribe"]]
+    for item in messages:
+        kind, argument = item[0], (item[1] if len(item) > 1 else None)
+        if kind not in simulator.KINDS:
+            print("manage.py simulate: unknown kind %r; one of %s" % (kind, ", ".join(simulator.KINDS)), file=sys.stderr)
+            return 2
+        run.send(kind, argument)
+    return 1 if run.failures else 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="manage.py", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    from wechat.config import ROOT
+    from wechat.deploy import FLAVOURS, MODES
+
+    p = commands.add_parser("deploy", help="render the Apache vhost for this folder and Python, and check the set-up")
+    p.add_argument("--mode", choices=MODES, required=True)
+    p.add_argument("--flavour", choices=FLAVOURS, default="wamp" if os.name == "nt" else "debian")
+    p.add_argument("--server-name", default="wechat.example.com")
+    p.add_argument("--port", type=int, default=80, help="the vhost's port (default 80)")
+    p.add_argument("--backend-port", type=int, default=9000, help="proxy-fcgi: the FastCGI backend's port")
+    p.add_argument("--python", help="interpreter Apache should run (default: the one running this)")
+    p.add_argument("--root", default=ROOT, help="the app folder (default: this one)")
+    p.add_argument("--apache-user", default="www-data")
+    p.add_argument("--output", help="write the vhost here instead of stdout")
+    p.add_argument("--dry-run", action="store_true", help="cgi: do not rewrite code.py's first line")
+    p.set_defaults(func=cmd_deploy)
+
+    p = commands.add_parser("doctor", help="only the deployment checks; exit 1 when any fails")
+    p.add_argument("--mode", choices=MODES, default="cgi")
+    p.add_argument("--python")
+    p.add_argument("--apache-user", default="www-data")
+    p.set_defaults(func=cmd_doctor)
+
+    p = commands.add_parser("simulate", help="play WeChat's side against a URL (verification, messages)")
+    p.add_argument("url")
+    p.add_argument("-m", "--message", nargs="+", action="append", metavar=("KIND", "ARG"),
+                   help="send one message: text 你好 | subscribe [scene] | click KEY | image | location | voice ... "
+                        "(repeatable; default: text and subscribe)")
+    p.add_argument("--token", help="default: from config")
+    p.add_argument("--encrypt", action="store_true", help="safe mode: encrypt messages, decrypt replies")
+    p.add_argument("--compat", action="store_true", help="compatible mode: plain fields and Encrypt")
+    p.add_argument("--aes-key")
+    p.add_argument("--appid")
+    p.add_argument("--no-verify", action="store_true", help="skip the verification GET and the forgery check")
+    p.set_defaults(func=cmd_simulate)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
