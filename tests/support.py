@@ -82,6 +82,18 @@ def wait_for_http(url, timeout=15.0, process=None):
     raise RuntimeError("nothing answered at %s within %ss" % (url, timeout))
 
 
+def wait_for_port(port, timeout=15.0, process=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError("server exited with %s" % process.returncode)
+        time.sleep(0.05)
+    raise RuntimeError("nothing listened on port %d within %ss" % (port, timeout))
+
+
 class DevServer:
     """`python code.py 127.0.0.1:PORT` in a subprocess, with its own environment."""
 
