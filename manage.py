@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The admin's command line: deploy, doctor, simulate (and the API commands). `python manage.py -h`."""
+"""The admin's command line: deploy, doctor, simulate, token, menu, send, export. `python manage.py -h`."""
 
 import argparse
 import os
@@ -86,6 +86,90 @@ def cmd_simulate(args):
     return 1 if run.failures else 0
 
 
+def api_client():
+    from handlers.runtime import current_settings, current_store
+    from wechat.client import WeChatClient
+
+    settings = current_settings()
+    store = current_store(settings)
+    if store is None:
+        raise SystemExit("manage.py: the store cannot be opened; see the message above")
+    return WeChatClient(settings, store)
+
+
+def api_command(work):
+    """Run an API call; a WeChat error exits 1 with its errcode and errmsg."""
+    from wechat.client import WeChatAPIError
+    from wechat.config import ConfigError
+
+    try:
+        return work(api_client())
+    except (WeChatAPIError, ConfigError) as e:
+        print("manage.py: %s" % e, file=sys.stderr)
+        return 1
+
+
+def cmd_token(args):
+    def work(client):
+        print(client.tokens.refresh(stale=client.access_token()) if args.refresh else client.access_token())
+        return 0
+
+    return api_command(work)
+
+
+def cmd_menu(args):
+    import json
+
+    def work(client):
+        if args.action == "push":
+            with open(args.file, encoding="utf-8") as f:
+                menu = json.load(f)
+            client.menu_create(menu)
+            print("menu pushed: %d top-level buttons" % len(menu.get("button", [])))
+        elif args.action == "show":
+            print(json.dumps(client.menu_get(), ensure_ascii=False, indent=2))
+        else:
+            client.menu_delete()
+            print("menu deleted")
+        return 0
+
+    if args.action == "push" and not args.file:
+        print("manage.py menu push: name the menu file (see menu.json)", file=sys.stderr)
+        return 2
+    return api_command(work)
+
+
+def cmd_send(args):
+    def work(client):
+        client.send_text(args.openid, args.text)
+        print("sent")
+        return 0
+
+    return api_command(work)
+
+
+def cmd_export(args):
+    from handlers.runtime import current_settings, current_store
+    from wechat.export import parse_when, write_log
+
+    store = current_store(current_settings())
+    if store is None:
+        return 1
+    try:
+        since, until = parse_when(args.since), parse_when(args.until)
+    except ValueError as e:
+        print("manage.py export: %s" % e, file=sys.stderr)
+        return 2
+    records = store.log_iter(since, until)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as f:
+            count = write_log(records, args.format, f)
+    else:
+        count = write_log(records, args.format, sys.stdout)
+    print("exported %d messages" % count, file=sys.stderr)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +208,27 @@ def main(argv=None):
     p.add_argument("--appid")
     p.add_argument("--no-verify", action="store_true", help="skip the verification GET and the forgery check")
     p.set_defaults(func=cmd_simulate)
+
+    p = commands.add_parser("token", help="print the access token, fetching one only if needed")
+    p.add_argument("--refresh", action="store_true", help="fetch a new one even if the cached one is valid")
+    p.set_defaults(func=cmd_token)
+
+    p = commands.add_parser("menu", help="push, show or delete the custom menu")
+    p.add_argument("action", choices=("push", "show", "delete"))
+    p.add_argument("file", nargs="?", help="push: the menu JSON (see menu.json)")
+    p.set_defaults(func=cmd_menu)
+
+    p = commands.add_parser("send", help="send a customer-service text message to a follower")
+    p.add_argument("openid")
+    p.add_argument("text")
+    p.set_defaults(func=cmd_send)
+
+    p = commands.add_parser("export", help="write the message log as CSV or JSON lines")
+    p.add_argument("--since", help="YYYY-MM-DD[THH:MM[:SS]] or a Unix time (default: the beginning)")
+    p.add_argument("--until", help="same forms; not included (default: now)")
+    p.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
+    p.add_argument("--output", help="a file instead of stdout")
+    p.set_defaults(func=cmd_export)
 
     args = parser.parse_args(argv)
     return args.func(args)

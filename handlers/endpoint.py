@@ -8,10 +8,11 @@ import web
 from handlers import pages
 from handlers.refused import Refused
 from handlers.render import XML_CONTENT_TYPE, as_reply, render_reply
-from handlers.runtime import current_settings, log
+from handlers.runtime import current_settings, current_store, log
 from handlers.safe_mode import open_request, seal_reply
-from handlers.skills import on
+from handlers.skills import load_skill_modules, on
 from wechat.config import ConfigError
+from wechat.dedupe import answer_once
 from wechat.messages import ParseError, parse_message
 from wechat.replies import SUCCESS
 from wechat.signature import check_signature
@@ -137,7 +138,9 @@ class WeChatEndpoint:
         except ParseError as e:
             raise Refused("400 Bad Request", "bad message: %s" % e, "bad-xml")
         record.msg_type = message.type
-        body, record.outcome = reply_to(message, settings)
+        body, record.outcome = answer_once(
+            current_store(settings), message, lambda: reply_to(message, settings), settings.reply_budget_seconds
+        )
         if body == SUCCESS:
             return SUCCESS  # stays plain in every mode
         if crypto:
@@ -150,6 +153,7 @@ class WeChatEndpoint:
 def reply_to(message, settings):
     """(reply bytes, outcome) for a parsed message: the skills' answer rendered, or `success`."""
     try:
+        load_skill_modules(settings.skill_modules)
         reply = as_reply(on.dispatch(message, settings))
         body = render_reply(reply, message)
     except Exception:

@@ -5,8 +5,10 @@ import os
 import sys
 
 from wechat.config import SOURCES, config_path, load_settings
+from wechat.store import StoreError, open_store
 
 _cache = {}  # one entry: (config path, mtime, environment values) -> Settings
+_stores = {}  # (redis_url, data_dir, retention) -> store; Redis keeps its connection pool per process
 
 
 def current_settings():
@@ -27,6 +29,18 @@ def current_settings():
         _cache[key] = settings
         configure_logging(settings)
     return _cache[key]
+
+
+def current_store(settings):
+    """The configured store, or None (logged) when it cannot be opened: requests are answered anyway."""
+    key = (settings.redis_url, settings.data_dir, settings.log_retention_days)
+    if key not in _stores:
+        try:
+            _stores[key] = open_store(settings)
+        except StoreError as e:
+            logging.getLogger("wechat").error("store unavailable: %s", e)
+            return None
+    return _stores[key]
 
 
 def configure_logging(settings):

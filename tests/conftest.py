@@ -69,3 +69,36 @@ def config_file(tmp_path, monkeypatch):
     write.path = path
     write.data_dir = data_dir
     return write
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    from tests.redis_server import RedisServer, why_not_available
+
+    reason = why_not_available()
+    if reason:
+        pytest.skip(reason)
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_env(request, tmp_path):
+    """Environment settings that select each store backend in turn, with empty state."""
+    env = {"WECHAT_DATA_DIR": str(tmp_path / "var")}
+    if request.param == "redis":
+        redis = request.getfixturevalue("redis_server")
+        redis.flush()
+        env["WECHAT_REDIS_URL"] = redis.url
+    env["backend"] = request.param
+    return env
+
+
+@pytest.fixture
+def fake_wechat():
+    from tests.fake_wechat import FakeWeChat
+
+    fake = FakeWeChat()
+    yield fake
+    fake.stop()

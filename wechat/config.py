@@ -33,6 +33,7 @@ class Settings:
     welcome_text: str = "感谢关注！发送“帮助”看看我能做什么。"
     book_api_base: str = "https://openlibrary.org"
     rules_file: str = os.path.join(ROOT, "replies.ini")
+    skill_modules: str = ""  # comma-separated modules with more skills (importing registers them)
     source: str = ""  # the ini file these came from, for messages; "" when there was none
 
     def require_token(self):
@@ -85,6 +86,7 @@ SOURCES = {
     "welcome_text": ("skills", "WECHAT_WELCOME_TEXT"),
     "book_api_base": ("skills", "BOOK_API_BASE"),
     "rules_file": ("skills", "WECHAT_RULES_FILE"),
+    "skill_modules": ("skills", "WECHAT_SKILL_MODULES"),
 }
 
 

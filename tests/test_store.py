@@ -1,0 +1,98 @@
+"""The store's contract, the same on SQLite and Redis: expiry, atomic add across processes, the message log."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support import ROOT
+from wechat.config import Settings
+from wechat.store import StoreError, open_store
+
+
+def settings_for(store_env, **extra):
+    return Settings(data_dir=store_env["WECHAT_DATA_DIR"], redis_url=store_env.get("WECHAT_REDIS_URL", ""), **extra)
+
+
+@pytest.fixture
+def store(store_env):
+    return open_store(settings_for(store_env))
+
+
+def test_get_set_delete_and_expiry(store):
+    assert store.get("k") is None
+    store.set("k", "值 value", 60)
+    assert store.get("k") == "值 value"
+    store.set("short", "x", 0.2)
+    time.sleep(0.3)
+    assert store.get("short") is None
+    store.delete("k")
+    assert store.get("k") is None
+
+
+def test_add_only_when_absent_or_expired(store):
+    assert store.add("lock", "me", 0.3) is True
+    assert store.add("lock", "you", 10) is False
+    assert store.get("lock") == "me"
+    time.sleep(0.4)
+    assert store.add("lock", "you", 10) is True and store.get("lock") == "you"
+
+
+def test_delete_with_expected_value_spares_another_owner(store):
+    store.set("lock", "owner-a", 60)
+    store.delete("lock", expected="owner-b")
+    assert store.get("lock") == "owner-a"
+    store.delete("lock", expected="owner-a")
+    assert store.get("lock") is None
+
+
+def test_the_log_keeps_order_updates_and_filters_by_time(store):
+    now = time.time()
+    store.log_append("m1", {"received_at": now - 100, "msg_type": "text", "source": "o1", "summary": "你好", "raw": {"Content": "你好"}})
+    store.log_append("m2", {"received_at": now - 10, "msg_type": "image", "source": "o2", "summary": "media"})
+    store.log_append("m1", {"received_at": now, "msg_type": "text", "summary": "duplicate"})  # ignored: same key
+    store.log_update("m1", reply="好你", outcome="reply:text")
+    records = list(store.log_iter())
+    assert [r["key"] for r in records] == ["m1", "m2"]
+    assert records[0]["summary"] == "你好" and records[0]["reply"] == "好你" and records[0]["raw"] == {"Content": "你好"}
+    assert [r["key"] for r in store.log_iter(since=now - 50)] == ["m2"]
+    assert [r["key"] for r in store.log_iter(until=now - 50)] == ["m1"]
+    store.log_prune(now - 50)
+    assert [r["key"] for r in store.log_iter()] == ["m2"]
+
+
+def test_add_is_atomic_across_processes(store_env):
+    """20 processes race for one key: exactly one wins."""
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from wechat.config import Settings\nfrom wechat.store import open_store\n"
+            "import time; time.sleep(max(0, float(sys.argv[1]) - time.time()))\n"
+            "s = open_store(Settings(data_dir=%r, redis_url=%r))\n"
+            "print(s.add('race', sys.argv[2], 60))") % (ROOT, store_env["WECHAT_DATA_DIR"], store_env.get("WECHAT_REDIS_URL", ""))
+    start = str(time.time() + 1.5)
+    processes = [subprocess.Popen([sys.executable, "-c", code, start, str(i)], stdout=subprocess.PIPE, text=True)
+                 for i in range(20)]
+    results = [p.communicate(timeout=60)[0].strip() for p in processes]
+    assert sorted(results) == ["False"] * 19 + ["True"]
+
+
+def test_sqlite_uses_wal_in_the_data_dir(tmp_path):
+    store = open_store(Settings(data_dir=str(tmp_path / "var")))
+    store.set("k", "v", 10)
+    assert (tmp_path / "var" / "wechat.sqlite3").exists()
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_unwritable_data_dir_is_a_store_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError):
+        open_store(Settings(data_dir=str(blocker / "var"))).set("k", "v", 10)
+
+
+def test_a_redis_that_is_down_is_a_store_error():
+    pytest.importorskip("redis")
+    store = open_store(Settings(redis_url="redis://127.0.0.1:1/0"))
+    with pytest.raises(StoreError):
+        store.get("k")

@@ -1,0 +1,40 @@
+"""`manage.py export`: the message log as CSV or JSON lines."""
+
+import csv
+import json
+import time
+from datetime import datetime
+
+COLUMNS = ("time", "msg_type", "source", "target", "summary", "reply", "outcome", "key")
+
+
+def parse_when(text):
+    """None, a Unix time, or a local date/time (YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]) as a Unix time."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    for form in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return time.mktime(datetime.strptime(text, form).timetuple())
+        except ValueError:
+            continue
+    raise ValueError("%r is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM) or a Unix time" % text)
+
+
+def write_log(records, fmt, out):
+    """Write records to out as csv or jsonl; returns how many."""
+    count = 0
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer:
+        writer.writerow(COLUMNS)
+    for record in records:
+        stamp = datetime.fromtimestamp(record["received_at"]).isoformat(timespec="seconds")
+        if writer:
+            writer.writerow([stamp] + [record.get(c) or "" for c in COLUMNS[1:]])
+        else:
+            out.write(json.dumps(dict(record, time=stamp), ensure_ascii=False) + "\n")
+        count += 1
+    return count

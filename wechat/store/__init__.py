@@ -1,0 +1,29 @@
+"""State that survives processes: one small interface, SQLite by default, Redis for several hosts.
+
+The interface is a key/value store with expiry (plus an atomic add and a compare-and-delete, which
+make locks and de-duplication claims) and an append-only message log:
+
+    get(key) -> str | None            set(key, value, ttl)          add(key, value, ttl) -> bool
+    delete(key, expected=None)        log_append(key, record)       log_update(key, **fields)
+    log_iter(since=None, until=None) -> records, oldest first       log_prune(before) -> count
+"""
+
+import os
+
+PRUNE_CHANCE = 0.01  # expired entries are swept on about one write in a hundred
+LOG_FIELDS = ("received_at", "key", "msg_type", "source", "target", "summary", "raw", "reply", "outcome")
+
+
+class StoreError(Exception):
+    """The store cannot be used (read-only or full disk, Redis down); requests must still be answered."""
+
+
+def open_store(settings):
+    """The configured store: Redis when redis_url is set, else SQLite in data_dir. Imports lazily."""
+    if settings.redis_url:
+        from wechat.store.redis_store import RedisStore
+
+        return RedisStore(settings.redis_url, settings.log_retention_days)
+    from wechat.store.sqlite_store import SQLiteStore
+
+    return SQLiteStore(os.path.join(settings.data_dir, "wechat.sqlite3"), settings.log_retention_days)

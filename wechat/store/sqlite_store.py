@@ -1,0 +1,122 @@
+"""The SQLite store: one file in the data dir, WAL mode, safe with many processes (CGI, fcgid) at once."""
+
+import json
+import os
+import random
+import sqlite3
+import threading
+import time
+
+from wechat.store import LOG_FIELDS, PRUNE_CHANCE, StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    msg_type TEXT, source TEXT, target TEXT, summary TEXT, raw TEXT, reply TEXT, outcome TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
+"""
+
+_local = threading.local()  # one connection per thread and file: flup serves on threads
+
+
+class SQLiteStore:
+    def __init__(self, path, retention_days=90):
+        self.path = path
+        self.retention_days = retention_days
+
+    @property
+    def db(self):
+        connections = getattr(_local, "connections", None)
+        if connections is None:
+            connections = _local.connections = {}
+        db = connections.get(self.path)
+        if db is None:
+            db = connections[self.path] = self._connect()
+        return db
+
+    def _connect(self):
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            # isolation_level=None: autocommit; the few multi-statement steps say BEGIN themselves.
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            db.execute("PRAGMA busy_timeout = 10000")
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
+            db.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
+            db.executescript(SCHEMA)
+            return db
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError("SQLite store %s unusable: %s" % (self.path, e))
+
+    def _run(self, sql, args=()):
+        try:
+            return self.db.execute(sql, args)
+        except sqlite3.Error as e:
+            raise StoreError("SQLite store %s: %s" % (self.path, e))
+
+    # --- key/value ---------------------------------------------------------------------------
+
+    def get(self, key):
+        row = self._run("SELECT value FROM kv WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
+        return row[0] if row else None
+
+    def set(self, key, value, ttl):
+        self._run("INSERT OR REPLACE INTO kv (key, value, expires) VALUES (?, ?, ?)", (key, value, time.time() + ttl))
+        if random.random() < PRUNE_CHANCE:
+            self._run("DELETE FROM kv WHERE expires <= ?", (time.time(),))
+
+    def add(self, key, value, ttl):
+        """Set only if absent (or expired); True when this call set it. Atomic across processes."""
+        now = time.time()
+        cursor = self._run(
+            "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires "
+            "WHERE kv.expires <= ?",
+            (key, value, now + ttl, now),
+        )
+        return cursor.rowcount == 1
+
+    def delete(self, key, expected=None):
+        if expected is None:
+            self._run("DELETE FROM kv WHERE key = ?", (key,))
+        else:
+            self._run("DELETE FROM kv WHERE key = ? AND value = ?", (key, expected))
+
+    # --- message log -------------------------------------------------------------------------
+
+    def log_append(self, key, record):
+        record = dict(record, key=key)
+        columns = [f for f in LOG_FIELDS if f in record]
+        self._run(
+            "INSERT OR IGNORE INTO messages (%s) VALUES (%s)" % (", ".join(columns), ", ".join("?" * len(columns))),
+            [_column(record[c]) for c in columns],
+        )
+        if random.random() < PRUNE_CHANCE:
+            self.log_prune(time.time() - self.retention_days * 86400)
+
+    def log_update(self, key, **fields):
+        columns = [f for f in fields if f in LOG_FIELDS]
+        self._run("UPDATE messages SET %s WHERE key = ?" % ", ".join("%s = ?" % c for c in columns),
+                  [_column(fields[c]) for c in columns] + [key])
+
+    def log_iter(self, since=None, until=None):
+        cursor = self._run(
+            "SELECT %s FROM messages WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id"
+            % ", ".join(LOG_FIELDS),
+            (since or 0, until or float("inf")),
+        )
+        for row in cursor:
+            record = dict(zip(LOG_FIELDS, row))
+            record["raw"] = json.loads(record["raw"]) if record["raw"] else {}
+            yield record
+
+    def log_prune(self, before):
+        return self._run("DELETE FROM messages WHERE received_at < ?", (before,)).rowcount
+
+
+def _column(value):
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
