@@ -12,10 +12,13 @@ message type; within one precedence, in the order they were registered.
 """
 
 import re
+import time
 import traceback
 from dataclasses import dataclass, field
 
+from handlers.budget import run_with_budget, send_late
 from handlers.runtime import log
+from wechat.replies import EmptyReply
 
 EXACT, PATTERN, CATCH_ALL = 0, 1, 2
 
@@ -25,6 +28,10 @@ class Context:
     settings: object
     match: object = None  # the re.Match of a regex skill
     extras: dict = field(default_factory=dict)
+    deadline: float = 0.0  # time.monotonic() by which the reply must be ready; size HTTP timeouts by it
+
+    def seconds_left(self):
+        return max(0.0, self.deadline - time.monotonic())
 
 
 @dataclass
@@ -33,6 +40,7 @@ class Skill:
     precedence: int
     matches: object  # message -> truthy (a re.Match for regex skills)
     help: str = ""
+    calls_out: bool = False  # runs under the reply budget (see handlers.budget)
 
     @property
     def name(self):
@@ -48,63 +56,72 @@ class SkillRegistry:
     def __init__(self):
         self.skills = []
 
-    def _register(self, precedence, matches, help):
+    def _register(self, precedence, matches, help, calls_out=False):
         def decorator(func):
-            self.skills.append(Skill(func, precedence, matches, help))
+            self.skills.append(Skill(func, precedence, matches, help, calls_out))
             self.skills.sort(key=lambda s: s.precedence)  # stable: keeps registration order
             return func
 
         return decorator
 
-    def text(self, *keywords, help=""):
+    def text(self, *keywords, help="", calls_out=False):
         """Text messages equal to one of the keywords; with no keywords, any text message."""
         if not keywords:
-            return self._register(CATCH_ALL, lambda m: m.type == "text", help)
+            return self._register(CATCH_ALL, lambda m: m.type == "text", help, calls_out)
         wanted = {normalise_keyword(k) for k in keywords}
         return self._register(
-            EXACT, lambda m: m.type == "text" and normalise_keyword(m.content) in wanted, help
+            EXACT, lambda m: m.type == "text" and normalise_keyword(m.content) in wanted, help, calls_out
         )
 
-    def regex(self, pattern, help=""):
+    def regex(self, pattern, help="", calls_out=False):
         """Text messages the pattern matches (re.search); the match is ctx.match."""
         compiled = re.compile(pattern)
-        return self._register(PATTERN, lambda m: m.type == "text" and compiled.search(m.content), help)
+        return self._register(PATTERN, lambda m: m.type == "text" and compiled.search(m.content), help, calls_out)
 
-    def message(self, *types, help=""):
+    def message(self, *types, help="", calls_out=False):
         """Any message of these MsgTypes (text, image, voice, location ...)."""
-        return self._register(CATCH_ALL, lambda m: not m.is_event and m.type in types, help)
+        return self._register(CATCH_ALL, lambda m: not m.is_event and m.type in types, help, calls_out)
 
-    def event(self, *names, help=""):
+    def event(self, *names, help="", calls_out=False):
         """Events by name, as WeChat spells them (subscribe, SCAN, LOCATION ...); any case."""
         wanted = {n.lower() for n in names}
-        return self._register(EXACT, lambda m: m.is_event and m.event.lower() in wanted, help)
+        return self._register(EXACT, lambda m: m.is_event and m.event.lower() in wanted, help, calls_out)
 
-    def click(self, *keys, help=""):
+    def click(self, *keys, help="", calls_out=False):
         """Menu CLICK events with one of these EventKeys."""
         wanted = set(keys)
         return self._register(
-            EXACT, lambda m: m.is_event and m.event == "CLICK" and m.key in wanted, help
+            EXACT, lambda m: m.is_event and m.event == "CLICK" and m.key in wanted, help, calls_out
         )
 
     def help_lines(self):
         return [s.help for s in self.skills if s.help]
 
-    def dispatch(self, message, settings):
+    def dispatch(self, message, settings, run_mode="wsgi"):
         """The first answer (str, Reply) of a matching skill, or None when none answers.
 
         A skill that raises is logged with its traceback and counts as no answer: the
-        follower must never see an error because one skill broke.
+        follower must never see an error because one skill broke. A calls_out skill that
+        misses the reply budget makes the answer EmptyReply (`success`) and is sent later.
         """
+        deadline = time.monotonic() + settings.reply_budget_seconds
         for skill in self.skills:
             match = skill.matches(message)
             if not match:
                 continue
-            ctx = Context(settings, match if isinstance(match, re.Match) else None, {"registry": self})
-            try:
-                answer = skill.func(message, ctx)
-            except Exception:
-                log.error("skill %s failed on %s:\n%s", skill.name, message.type, traceback.format_exc().rstrip())
-                return None
+            ctx = Context(settings, match if isinstance(match, re.Match) else None, {"registry": self}, deadline)
+            if skill.calls_out:
+                in_time, answer = run_with_budget(
+                    lambda: skill.func(message, ctx), ctx.seconds_left(),
+                    lambda late: send_late(message, settings, late), use_fork=run_mode == "cgi")
+                if not in_time:
+                    return EmptyReply()
+            else:
+                try:
+                    answer = skill.func(message, ctx)
+                except Exception:
+                    log.error("skill %s failed on %s:\n%s", skill.name, message.type, traceback.format_exc().rstrip())
+                    return None
             if answer is not None:
                 return answer
         return None

@@ -154,7 +154,7 @@ def reply_to(message, settings):
     """(reply bytes, outcome) for a parsed message: the skills' answer rendered, or `success`."""
     try:
         load_skill_modules(settings.skill_modules)
-        reply = as_reply(on.dispatch(message, settings))
+        reply = as_reply(on.dispatch(message, settings, web.config.get("run_mode", "wsgi")))
         body = render_reply(reply, message)
     except Exception:
         # Whatever broke, the follower must not see "该公众号暂时无法提供服务".

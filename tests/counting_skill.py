@@ -13,3 +13,10 @@ def counted(message, ctx):
         f.write(message.message_id + "\n")
     time.sleep(float(ctx.match.group("seconds") or 0))
     return "counted " + message.message_id
+
+
+@on.regex(r"^slow (?P<seconds>[\d.]+)$", calls_out=True)
+def slow(message, ctx):
+    """Stands in for a skill that calls a slow service (a book lookup, say)."""
+    time.sleep(float(ctx.match.group("seconds")))
+    return "slow answer after %s s" % ctx.match.group("seconds")

@@ -106,6 +106,29 @@ class WeChatClient:
         return self.call("POST", "/cgi-bin/message/custom/send",
                          payload={"touser": openid, "msgtype": "news", "news": {"articles": articles}})
 
+    def send_reply(self, openid, reply):
+        """Send what a skill answered (str or a passive Reply) as a customer-service message instead."""
+        from wechat.replies import ImageReply, MusicReply, NewsReply, TextReply, VideoReply, VoiceReply
+
+        if isinstance(reply, str):
+            return self.send_text(openid, reply)
+        if isinstance(reply, TextReply):
+            return self.send_text(openid, reply.content)
+        if isinstance(reply, NewsReply):
+            # The customer-service API shows one article per news message.
+            a = reply.articles[0]
+            return self.send_news(openid, [{"title": a.title, "description": a.description, "url": a.url,
+                                            "picurl": a.picture_url}])
+        kinds = {ImageReply: ("image", lambda r: {"media_id": r.media_id}),
+                 VoiceReply: ("voice", lambda r: {"media_id": r.media_id}),
+                 VideoReply: ("video", lambda r: {"media_id": r.media_id, "title": r.title, "description": r.description}),
+                 MusicReply: ("music", lambda r: {"title": r.title, "description": r.description, "musicurl": r.music_url,
+                                                  "hqmusicurl": r.hq_music_url, "thumb_media_id": r.thumb_media_id})}
+        if type(reply) not in kinds:
+            raise WeChatAPIError(-1, "a %s cannot be sent as a customer-service message" % type(reply).__name__)
+        kind, body = kinds[type(reply)]
+        return self.call("POST", "/cgi-bin/message/custom/send", payload={"touser": openid, "msgtype": kind, kind: body(reply)})
+
     def user_info(self, openid, lang="zh_CN"):
         return self.call("GET", "/cgi-bin/user/info", {"openid": openid, "lang": lang})
 

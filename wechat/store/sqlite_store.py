@@ -21,6 +21,9 @@ CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
 """
 
 _local = threading.local()  # one connection per thread and file: flup serves on threads
+if hasattr(os, "register_at_fork"):
+    # A SQLite connection must not cross a fork (the CGI late-answer worker): the child opens its own.
+    os.register_at_fork(after_in_child=lambda: _local.__dict__.clear())
 
 
 class SQLiteStore:
