@@ -4,31 +4,38 @@ import logging
 import os
 import sys
 
-from wechat.config import SOURCES, config_path, load_settings
+from wechat.config import config_path, load_settings
 from wechat.store import StoreError, open_store
 
-_cache = {}  # one entry: (config path, mtime, environment values) -> Settings
+_cache = {}  # one entry: (config path, mtime) -> Settings
 _stores = {}  # (redis_url, data_dir, retention) -> store; Redis keeps its connection pool per process
 
 
 def current_settings():
-    """Settings for this request; re-read only when config.ini or the environment changed.
+    """Settings for this request; re-read only when config.ini changes (or appears, or goes).
 
-    FastCGI processes live for days: an admin who edits config.ini expects the next
-    message to see it, without a restart.
+    FastCGI processes live for days: an admin who edits config.ini expects the next message to
+    see it, without a restart. The environment is fixed for a process's life, so it is read with
+    the file, not on every request.
     """
     path = config_path()
     try:
         mtime = os.stat(path).st_mtime_ns
     except OSError:
         mtime = None
-    key = (path, mtime, tuple(os.environ.get(env) for _, env in SOURCES.values()))
-    if key not in _cache:
+    key = (path, mtime)
+    settings = _cache.get(key)
+    if settings is None:
         settings = load_settings()
         _cache.clear()
         _cache[key] = settings
         configure_logging(settings)
-    return _cache[key]
+    return settings
+
+
+def forget_settings():
+    """Read settings afresh on the next request (after changing os.environ in-process, as tests do)."""
+    _cache.clear()
 
 
 def current_store(settings):

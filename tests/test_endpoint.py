@@ -184,9 +184,14 @@ def test_missing_token_is_503_and_the_log_names_the_setting(config_file, wechat_
 
 
 def test_environment_overrides_the_config_file(monkeypatch):
+    from handlers.runtime import forget_settings
+
     monkeypatch.setenv("WECHAT_TOKEN", "from-env")
+    forget_settings()  # as a new process would
     assert post(simulator.text("x")).status.startswith("403")
     assert post(simulator.text("x"), token="from-env").status == "200 OK"
+    monkeypatch.delenv("WECHAT_TOKEN")
+    forget_settings()
 
 
 def test_one_log_line_per_request_without_secrets_or_bodies(wechat_log):

@@ -50,10 +50,12 @@ def test_delete_with_expected_value_spares_another_owner(store):
 
 def test_the_log_keeps_order_updates_and_filters_by_time(store):
     now = time.time()
-    store.log_append("m1", {"received_at": now - 100, "msg_type": "text", "source": "o1", "summary": "你好", "raw": {"Content": "你好"}})
+    assert store.log_append("m1", {"received_at": now - 100, "msg_type": "text", "source": "o1", "summary": "你好", "raw": {"Content": "你好"}})
     store.log_append("m2", {"received_at": now - 10, "msg_type": "image", "source": "o2", "summary": "media"})
-    store.log_append("m1", {"received_at": now, "msg_type": "text", "summary": "duplicate"})  # ignored: same key
+    assert store.log_append("m1", {"received_at": now, "msg_type": "text", "summary": "duplicate"}) is False
+    assert store.log_reply("m1") == (True, None)  # logged, no reply yet: a retry waits
     store.log_update("m1", reply="好你", outcome="reply:text")
+    assert store.log_reply("m1") == (True, "好你") and store.log_reply("nope") == (False, None)
     records = list(store.log_iter())
     assert [r["key"] for r in records] == ["m1", "m2"]
     assert records[0]["summary"] == "你好" and records[0]["reply"] == "好你" and records[0]["raw"] == {"Content": "你好"}

@@ -1,10 +1,13 @@
 """State that survives processes: one small interface, SQLite by default, Redis for several hosts.
 
 The interface is a key/value store with expiry (plus an atomic add and a compare-and-delete, which
-make locks and de-duplication claims) and an append-only message log:
+make locks) and a message log whose append is atomic per key, so it doubles as the claim that
+de-duplicates WeChat's retries:
 
     get(key) -> str | None            set(key, value, ttl)          add(key, value, ttl) -> bool
-    delete(key, expected=None)        log_append(key, record)       log_update(key, **fields)
+    delete(key, expected=None)
+    log_append(key, record) -> bool (True: first record of this key)
+    log_update(key, **fields)         log_reply(key) -> (logged, reply or None)
     log_iter(since=None, until=None) -> records, oldest first       log_prune(before) -> count
 """
 

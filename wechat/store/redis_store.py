@@ -49,7 +49,7 @@ class RedisStore:
 
         def append():
             if not self.client.hsetnx(name, "key", key):
-                return  # logged already: the first record of a message stands
+                return False  # logged already: the first record of a message stands
             pipe = self.client.pipeline()
             pipe.hset(name, mapping=record)
             pipe.expire(name, int(self.retention) or 1)
@@ -57,8 +57,13 @@ class RedisStore:
             pipe.execute()
             if random.random() < PRUNE_CHANCE:
                 self.client.zremrangebyscore(LOG_INDEX, 0, "(%s" % (time.time() - self.retention))
+            return True
 
-        self._run(append)
+        return self._run(append)
+
+    def log_reply(self, key):
+        logged, reply = self._run(self.client.hmget, PREFIX + "msg:" + key, ["key", "reply"])
+        return (True, reply or None) if logged else (False, None)
 
     def log_update(self, key, **fields):
         fields = {f: _field(v) for f, v in fields.items() if f in LOG_FIELDS}

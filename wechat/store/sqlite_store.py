@@ -94,12 +94,17 @@ class SQLiteStore:
     def log_append(self, key, record):
         record = dict(record, key=key)
         columns = [f for f in LOG_FIELDS if f in record]
-        self._run(
+        cursor = self._run(
             "INSERT OR IGNORE INTO messages (%s) VALUES (%s)" % (", ".join(columns), ", ".join("?" * len(columns))),
             [_column(record[c]) for c in columns],
         )
         if random.random() < PRUNE_CHANCE:
             self.log_prune(time.time() - self.retention_days * 86400)
+        return cursor.rowcount == 1
+
+    def log_reply(self, key):
+        row = self._run("SELECT reply FROM messages WHERE key = ?", (key,)).fetchone()
+        return (True, row[0]) if row else (False, None)
 
     def log_update(self, key, **fields):
         columns = [f for f in fields if f in LOG_FIELDS]

@@ -1,0 +1,142 @@
+"""In-process cost of one signed text message through the WSGI app, plain and safe mode, beside WeRoBot.
+
+    python bench/inprocess.py [--messages 2000] [--repeats 7]
+
+Each variant answers the same job: verify the signature, parse, reply with the text reversed.
+Variants are interleaved in every repeat (these machines drift); the figure is the median of the
+repeats in microseconds per message, and the ratios are taken within this one run. WeRoBot
+(pip install werobot) is optional; without it only our own plain/safe ratio is printed.
+"""
+
+import argparse
+import importlib.util
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+TOKEN, APPID = "benchtoken", "wx2c2769f8efd9abc2"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+def environ_for(query, body):
+    from urllib.parse import urlencode
+
+    return {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "SCRIPT_NAME": "", "QUERY_STRING": urlencode(query),
+            "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "text/xml", "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.input": io.BytesIO(body),
+            "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
+            "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False}
+
+
+def requests_for(count, crypto=None):
+    """Pre-built (query, body) pairs, distinct MsgIds, so only the server's work is timed."""
+    from wechat import simulator
+
+    out = []
+    for i in range(count):
+        body = simulator.text("你好 bench %d" % i)
+        query = simulator.signed_query(TOKEN, "1409735669", "1320562132")
+        if crypto:
+            body, extra = simulator.encrypt_request(body, crypto, "1409735669", "1320562132")
+            query.update(extra)
+        out.append((query, body))
+    return out
+
+
+def time_app(app, requests):
+    statuses = []
+
+    def start_response(status, headers, exc_info=None):
+        statuses.append(status)
+
+    environs = [environ_for(query, body) for query, body in requests]  # built outside the timing
+    started = time.perf_counter()
+    for environ in environs:
+        b"".join(app(environ, start_response))
+    elapsed = time.perf_counter() - started
+    assert all(s.startswith("200") for s in statuses), statuses[:3]
+    return elapsed / len(requests) * 1e6
+
+
+def our_app(mode, home):
+    config = os.path.join(home, "config-%s.ini" % mode)
+    with open(config, "w") as f:
+        f.write("[wechat]\ntoken = %s\nappid = %s\naes_key = %s\nencrypt_mode = %s\n[server]\ndata_dir = %s\n"
+                "log_file = %s\n" % (TOKEN, APPID, AES_KEY, mode, os.path.join(home, "var-" + mode),
+                                     os.path.join(home, "requests.log")))
+    os.environ["WECHAT_CONFIG"] = config
+    if "wechat_server" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("wechat_server", os.path.join(ROOT, "code.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["wechat_server"] = module
+        spec.loader.exec_module(module)
+    app = sys.modules["wechat_server"].application
+
+    def with_config(environ, start_response):
+        os.environ["WECHAT_CONFIG"] = config  # two configs in one process: select this one
+        return app(environ, start_response)
+
+    return with_config
+
+
+def werobot_app(safe):
+    try:
+        import werobot
+    except ImportError:
+        return None
+    import logging
+
+    logging.getLogger("WeRoBot").setLevel(logging.ERROR)
+    kwargs = dict(token=TOKEN, enable_session=False)
+    if safe:
+        kwargs.update(app_id=APPID, encoding_aes_key=AES_KEY)
+    robot = werobot.WeRoBot(**kwargs)
+
+    @robot.text
+    def reverse(message):
+        return message.content[::-1]
+
+    return robot.wsgi
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    from wechat.crypto import MessageCrypto
+
+    crypto = MessageCrypto(TOKEN, AES_KEY, APPID)
+    home = tempfile.mkdtemp(prefix="wechat-bench-")
+    variants = {"ours plain": (our_app("plain", home), None), "ours safe": (our_app("safe", home), crypto)}
+    for name, safe in (("werobot plain", False), ("werobot safe", True)):
+        app = werobot_app(safe)
+        if app:
+            variants[name] = (app, crypto if safe else None)
+    results = {name: [] for name in variants}
+    for app, c in variants.values():  # warm-up: imports, templates, database file
+        time_app(app, requests_for(50, c))
+    for _ in range(args.repeats):
+        for name, (app, c) in variants.items():
+            results[name].append(time_app(app, requests_for(args.messages, c)))
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    print("median us/message over %d repeats of %d messages" % (args.repeats, args.messages))
+    for name, value in medians.items():
+        print("  %-14s %8.1f us" % (name, value))
+    print("safe/plain (ours):          %.2fx" % (medians["ours safe"] / medians["ours plain"]))
+    for mode in ("plain", "safe"):
+        if "werobot " + mode in medians:
+            ratio = medians["ours " + mode] / medians["werobot " + mode]
+            verdict = "meets" if ratio <= 1.0 else "MISSES"
+            print("ours/werobot %-5s:          %.2fx  (target <= 1.0x: %s)" % (mode, ratio, verdict))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
