@@ -7,8 +7,9 @@
         return "晴"                 # a str is a text reply; a Reply object any other; None: next skill
 
 A skill gets the message and a Context (settings, the regex match). Skills are tried by
-precedence: exact keywords, menu keys and events first, then regexes, then catch-alls by
-message type; within one precedence, in the order they were registered.
+precedence: the admin's rules file, then exact keywords, menu keys and events, then regexes,
+then catch-alls by message type; within one precedence, in the order they were registered.
+A skill's `help` is a line for the 帮助 answer, or a function settings -> lines.
 """
 
 import re
@@ -20,7 +21,7 @@ from handlers.budget import run_with_budget, send_late
 from handlers.runtime import log
 from wechat.replies import EmptyReply
 
-EXACT, PATTERN, CATCH_ALL = 0, 1, 2
+ADMIN_RULES, EXACT, PATTERN, CATCH_ALL = -1, 0, 1, 2  # the admin's rules file outranks every skill
 
 
 @dataclass
@@ -94,8 +95,18 @@ class SkillRegistry:
             EXACT, lambda m: m.is_event and m.event == "CLICK" and m.key in wanted, help, calls_out
         )
 
-    def help_lines(self):
-        return [s.help for s in self.skills if s.help]
+    def custom(self, matches, precedence=EXACT, help="", calls_out=False):
+        """Any predicate message -> bool, at the given precedence (ADMIN_RULES, EXACT, PATTERN, CATCH_ALL)."""
+        return self._register(precedence, matches, help, calls_out)
+
+    def help_lines(self, settings):
+        lines = []
+        for skill in self.skills:
+            if callable(skill.help):
+                lines.extend(skill.help(settings))
+            elif skill.help:
+                lines.append(skill.help)
+        return lines
 
     def dispatch(self, message, settings, run_mode="wsgi"):
         """The first answer (str, Reply) of a matching skill, or None when none answers.

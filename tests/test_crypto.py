@@ -165,7 +165,7 @@ def test_verification_works_in_safe_mode(config_file):
 
 def test_success_stays_plain_in_safe_mode(config_file):
     safe_config(config_file)
-    body, query = simulator.encrypt_request(simulator.image(), CRYPTO)
+    body, query = simulator.encrypt_request(simulator.event("unsubscribe"), CRYPTO)
     query.update(simulator.signed_query(TOKEN, query["timestamp"], query["nonce"]))
     assert call("POST", query, body).data == b"success"
 

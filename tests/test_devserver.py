@@ -46,7 +46,7 @@ def test_messages_over_http(first_run):
     assert parse_xml(response.body)["Content"] == "微信 & <WeChat> ]]>"[::-1]
     welcome = simulator.post_message(server.url, token, simulator.subscribe("42"))
     assert "帮助" in parse_xml(welcome.body)["Content"]
-    assert simulator.post_message(server.url, token, simulator.image()).body == b"success"
+    assert simulator.post_message(server.url, token, simulator.event("unsubscribe")).body == b"success"
     assert simulator.post_message(server.url, "forged", simulator.text("x")).status == 403
     assert simulator.post_message(server.url, token, b"<xml><MsgType>").status == 400
     assert simulator.post_message(server.url, token, simulator.text("x" * 70000)).status == 413

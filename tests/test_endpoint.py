@@ -144,7 +144,7 @@ def test_subscribe_gets_the_configured_welcome(config_file):
     assert fields["Content"] == "欢迎 & <welcome>"
 
 
-@pytest.mark.parametrize("name", ["image", "event_unsubscribe", "event_VIEW", "unknown_message", "unknown_event"])
+@pytest.mark.parametrize("name", ["video", "event_unsubscribe", "event_VIEW", "unknown_message", "unknown_event"])
 def test_messages_no_skill_answers_get_success(name):
     response = post(fixture(name))
     assert response.status == "200 OK" and response.data == b"success"

@@ -89,7 +89,7 @@ def test_cgi_without_a_token_is_503_and_the_error_log_says_why(tmp_path):
 
 
 def test_nothing_but_the_response_reaches_stdout():
-    head, content, _ = run_cgi(simulator.signed_query(TOKEN), simulator.image())
+    head, content, _ = run_cgi(simulator.signed_query(TOKEN), simulator.event("unsubscribe"))
     assert content == b"success"
 
 

@@ -1,7 +1,11 @@
-"""The skills that answer followers; importing this package registers them all with `on`."""
+"""The skills that answer followers; importing this package registers them all with `on`.
+
+Import order is registration order within one precedence: the admin's rules first, the reversed
+echo (the catch-all for text) last.
+"""
 
 from handlers.dispatch import on
-from handlers.skills import basic  # noqa: F401  (registers by import)
+from handlers.skills import admin_rules, books, jokes, media, basic  # noqa: F401,E402  (register by import)
 
 __all__ = ["on", "load_skill_modules"]
 

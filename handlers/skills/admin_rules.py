@@ -1,0 +1,37 @@
+"""The admin's rules file as skills: greeting, keyword rules, menu clicks first; the default reply last."""
+
+from handlers.dispatch import ADMIN_RULES, on
+from handlers.runtime import log
+from wechat.rules import RulesFile
+
+_files = {}  # path -> RulesFile, so a long-lived process re-reads only on change
+
+
+def current_rules(settings):
+    path = settings.rules_file
+    if path not in _files:
+        _files[path] = RulesFile(path, lambda e: log.error("rules file not loaded, keeping the last good rules: %s", e))
+    return _files[path].current()
+
+
+def rules_help(settings):
+    return [rule.help for rule in current_rules(settings).keywords if rule.help]
+
+
+@on.custom(lambda m: True, precedence=ADMIN_RULES, help=rules_help)
+def admin_rules(message, ctx):
+    rules = current_rules(ctx.settings)
+    if not message.is_event:
+        rule = rules.find(message.content) if message.type == "text" else None
+        return rule.reply if rule else None
+    if message.event == "subscribe":
+        return rules.welcome
+    if message.event == "CLICK":
+        return rules.clicks.get(message.key)
+    return None
+
+
+@on.text()
+def default_reply(message, ctx):
+    # Registered before the reversed echo: a [default] section replaces it.
+    return current_rules(ctx.settings).default

@@ -1,0 +1,44 @@
+"""Books (豆米查书): an ISBN-10/13, or `书 <title>`, answered with the book as a news reply."""
+
+from handlers.dispatch import on
+from handlers.runtime import current_store
+from wechat.books import BookServiceError, OpenLibrary, check_digit, is_valid, isbn_digits
+from wechat.replies import Article, NewsReply
+
+SERVICE_DOWN = "查书服务暂时连不上，请过一会儿再试。"
+
+
+def book_reply(book):
+    lines = ["作者：%s" % "、".join(book["authors"]) if book.get("authors") else "",
+             "出版社：%s" % book["publisher"] if book.get("publisher") else "",
+             "出版时间：%s" % book["year"] if book.get("year") else ""]
+    description = "\n".join(line for line in lines if line)
+    return NewsReply([Article(book["title"] or "(无题)", description, book.get("cover", ""), book.get("url", ""))])
+
+
+def library(ctx):
+    return OpenLibrary(ctx.settings.book_api_base, current_store(ctx.settings))
+
+
+@on.custom(lambda m: m.type == "text" and isbn_digits(m.content) is not None, help="ISBN（10 或 13 位）— 查书",
+           calls_out=True)
+def book_by_isbn(message, ctx):
+    digits = isbn_digits(message.content)
+    if not is_valid(digits):
+        return ("这个 ISBN 的校验位不对：%s 的最后一位应该是 %s。请对照书背面的条形码再发一次。"
+                % (digits, check_digit(digits)))
+    try:
+        book = library(ctx).by_isbn(digits, timeout=ctx.seconds_left() - 0.3)
+    except BookServiceError:
+        return SERVICE_DOWN
+    return book_reply(book) if book else "没有找到 ISBN %s 的书。换一本试试？" % digits
+
+
+@on.regex(r"^(?:书|book)\s+(?P<title>\S.*)$", help="书 书名 — 按书名查书", calls_out=True)
+def book_by_title(message, ctx):
+    title = ctx.match.group("title").strip()
+    try:
+        book = library(ctx).by_title(title, timeout=ctx.seconds_left() - 0.3)
+    except BookServiceError:
+        return SERVICE_DOWN
+    return book_reply(book) if book else "没有找到书名是“%s”的书。" % title
