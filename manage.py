@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The admin's command line: deploy, doctor, simulate, token, menu, send, export. `python manage.py -h`."""
+"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, jokes. `python manage.py -h`."""
 
 import argparse
 import os
@@ -170,6 +170,40 @@ def cmd_export(args):
     return 0
 
 
+def cmd_jokes(args):
+    import re
+
+    from handlers.runtime import current_settings, current_store
+    from handlers.skills.jokes import JOKES_FILE
+    from wechat import jokes
+
+    store = current_store(current_settings())
+    if store is None:
+        return 1
+    if args.action == "count":
+        print("%d in %s, %d fetched into the store" % (len(jokes.load_file(JOKES_FILE)), JOKES_FILE, len(jokes.fetched(store))))
+        return 0
+    import urllib.error
+    import urllib.request
+
+    try:
+        request = urllib.request.Request(args.url, headers={"User-Agent": "wechat-webpy-server (jokes fetch)"})
+        with urllib.request.urlopen(request, timeout=15) as response:
+            charset = response.headers.get_content_charset() or "utf-8"
+            page = response.read().decode(charset, "replace")
+    except (urllib.error.URLError, OSError) as e:
+        print("manage.py jokes fetch: cannot fetch %s: %s" % (args.url, getattr(e, "reason", e)), file=sys.stderr)
+        return 1
+    try:
+        found = jokes.extract(page, args.selector, args.regex)
+    except (ValueError, re.error) as e:
+        print("manage.py jokes fetch: %s" % e, file=sys.stderr)
+        return 2
+    added = jokes.add_to_store(store, found, known=jokes.load_file(JOKES_FILE))
+    print("found %d jokes, %d new, %d already known" % (len(found), added, len(found) - added))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -230,7 +264,16 @@ def main(argv=None):
     p.add_argument("--output", help="a file instead of stdout")
     p.set_defaults(func=cmd_export)
 
+    p = commands.add_parser("jokes", help="fetch jokes from a web page into the store, or count them")
+    p.add_argument("action", choices=("fetch", "count"))
+    p.add_argument("url", nargs="?")
+    p.add_argument("--selector", help="elements holding one joke each: tag, .class, #id, tag.class (default p)")
+    p.add_argument("--regex", help="instead of --selector: a regex whose group 1 (or match) is a joke")
+    p.set_defaults(func=cmd_jokes)
+
     args = parser.parse_args(argv)
+    if getattr(args, "action", None) == "fetch" and args.func is cmd_jokes and not args.url:
+        parser.error("jokes fetch needs a URL")
     return args.func(args)
 
 

@@ -34,6 +34,15 @@ class Context:
     def seconds_left(self):
         return max(0.0, self.deadline - time.monotonic())
 
+    @property
+    def can_answer_late(self):
+        """Whether an answer that misses the budget can still reach the follower (customer-service API)."""
+        return bool(self.settings.appid and self.settings.appsecret)
+
+    def call_timeout(self, late_limit=10.0):
+        """Timeout for a call out: within the budget, or longer when a late answer can still be sent."""
+        return late_limit if self.can_answer_late else max(0.1, self.seconds_left() - 0.3)
+
 
 @dataclass
 class Skill:

@@ -125,9 +125,12 @@ def check_config():
         return ["There is no config at %s: run `python code.py` once to create one, or copy "
                 "config.example.ini there and set token." % path]
     try:
-        return load_settings().problems()
+        settings = load_settings()
     except ConfigError as e:
         return [str(e)]
+    from wechat.rules import check_rules_file
+
+    return settings.problems() + check_rules_file(settings.rules_file)
 
 
 def check_templates(root=ROOT):

@@ -28,7 +28,7 @@ def book_by_isbn(message, ctx):
         return ("这个 ISBN 的校验位不对：%s 的最后一位应该是 %s。请对照书背面的条形码再发一次。"
                 % (digits, check_digit(digits)))
     try:
-        book = library(ctx).by_isbn(digits, timeout=ctx.seconds_left() - 0.3)
+        book = library(ctx).by_isbn(digits, timeout=ctx.call_timeout())
     except BookServiceError:
         return SERVICE_DOWN
     return book_reply(book) if book else "没有找到 ISBN %s 的书。换一本试试？" % digits
@@ -38,7 +38,7 @@ def book_by_isbn(message, ctx):
 def book_by_title(message, ctx):
     title = ctx.match.group("title").strip()
     try:
-        book = library(ctx).by_title(title, timeout=ctx.seconds_left() - 0.3)
+        book = library(ctx).by_title(title, timeout=ctx.call_timeout())
     except BookServiceError:
         return SERVICE_DOWN
     return book_reply(book) if book else "没有找到书名是“%s”的书。" % title
