@@ -20,13 +20,13 @@ import web  # noqa: E402
 web.config.debug = False
 
 from handlers.endpoint import WeChatEndpoint  # noqa: E402,F401
-from handlers.pages import Health, Static, Welcome  # noqa: E402,F401
 
+# Dotted names are imported by web.py on first use: a CGI process answering WeChat never loads the pages.
 urls = (
     "/", "WeChatEndpoint",  # WeChat's GET (verify) and POST (messages); the welcome page for browsers
-    "/welcome", "Welcome",
-    "/health", "Health",  # JSON for monitors: mode, encrypt mode, whether secrets are set (never values)
-    "/static/(.+)", "Static",  # only when no Apache Alias serves static/ first
+    "/welcome", "handlers.pages.Welcome",
+    "/health", "handlers.pages.Health",  # JSON for monitors: mode, encrypt mode, whether secrets are set (never values)
+    "/static/(.+)", "handlers.pages.Static",  # only when no Apache Alias serves static/ first
 )
 
 app = web.application(urls, globals(), autoreload=False)

@@ -21,6 +21,8 @@ def cmd_deploy(args):
     if args.mode == "cgi" and not args.dry_run:
         deploy.fix_script(python, os.path.join(args.root, "code.py"))
         print("# code.py's first line is now %s" % deploy.shebang(python), file=sys.stderr)
+    if args.mode in ("cgi", "fcgid") and deploy.compile_app(python, args.root):
+        print("# byte-compiled wechat/ and handlers/ with %s" % python, file=sys.stderr)
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
@@ -195,7 +197,9 @@ def cmd_jokes(args):
         print("manage.py jokes fetch: cannot fetch %s: %s" % (args.url, getattr(e, "reason", e)), file=sys.stderr)
         return 1
     try:
-        found = jokes.extract(page, args.selector, args.regex)
+        from wechat.joke_pages import extract
+
+        found = extract(page, args.selector, args.regex)
     except (ValueError, re.error) as e:
         print("manage.py jokes fetch: %s" % e, file=sys.stderr)
         return 2

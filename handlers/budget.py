@@ -12,8 +12,6 @@ worker is a forked process in its own session that outlives it.
 
 import logging
 import os
-import pickle
-import select
 import threading
 import traceback
 
@@ -61,6 +59,9 @@ def _threaded(call, budget, deliver_late):
 
 
 def _forked(call, budget, deliver_late):
+    import pickle
+    import select
+
     result_read, result_write = os.pipe()
     decision_read, decision_write = os.pipe()
     pid = os.fork()

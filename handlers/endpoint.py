@@ -5,11 +5,9 @@ import traceback
 
 import web
 
-from handlers import pages
 from handlers.refused import Refused
 from handlers.render import XML_CONTENT_TYPE, as_reply, render_reply
 from handlers.runtime import current_settings, current_store, log
-from handlers.safe_mode import open_request, seal_reply
 from handlers.skills import load_skill_modules, on
 from wechat.config import ConfigError
 from wechat.dedupe import answer_once
@@ -110,7 +108,9 @@ class WeChatEndpoint:
     def GET(self):
         query = read_query()
         if not any(name in query for name in SIGNATURE_PARAMS):
-            return pages.welcome_page()  # a person with a browser, not WeChat
+            from handlers import pages  # only people with browsers pay for the page's imports
+
+            return pages.welcome_page()
         return logged("GET", lambda record: self.verify(query, record))
 
     def POST(self):
@@ -128,22 +128,29 @@ class WeChatEndpoint:
         settings = configured_settings()
         query = read_query()
         require_signature(query, settings)
-        try:
-            xml, crypto = open_request(read_body(settings.max_body_bytes), query, settings)
-        except ConfigError as e:
-            log.error("%s", e)
-            raise NOT_CONFIGURED
+        raw = read_body(settings.max_body_bytes)
+        xml, crypto = raw, None
+        if settings.encrypt_mode == "safe" or query.get("encrypt_type", "").lower() == "aes":
+            from handlers.safe_mode import open_request  # plain-mode requests never load the AES code
+
+            try:
+                xml, crypto = open_request(raw, query, settings)
+            except ConfigError as e:
+                log.error("%s", e)
+                raise NOT_CONFIGURED
         try:
             message = parse_message(xml)
         except ParseError as e:
             raise Refused("400 Bad Request", "bad message: %s" % e, "bad-xml")
         record.msg_type = message.type
         body, record.outcome = answer_once(
-            current_store(settings), message, lambda: reply_to(message, settings), settings.reply_budget_seconds
+            current_store(settings), message, xml, lambda: reply_to(message, settings), settings.reply_budget_seconds
         )
         if body == SUCCESS:
             return SUCCESS  # stays plain in every mode
         if crypto:
+            from handlers.safe_mode import seal_reply
+
             body = seal_reply(body, crypto, query)
             record.outcome += "+aes"
         web.header("Content-Type", XML_CONTENT_TYPE)

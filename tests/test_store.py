@@ -50,7 +50,7 @@ def test_delete_with_expected_value_spares_another_owner(store):
 
 def test_the_log_keeps_order_updates_and_filters_by_time(store):
     now = time.time()
-    assert store.log_append("m1", {"received_at": now - 100, "msg_type": "text", "source": "o1", "summary": "你好", "raw": {"Content": "你好"}})
+    assert store.log_append("m1", {"received_at": now - 100, "msg_type": "text", "source": "o1", "summary": "你好", "raw": "<xml><Content>你好</Content></xml>"})
     store.log_append("m2", {"received_at": now - 10, "msg_type": "image", "source": "o2", "summary": "media"})
     assert store.log_append("m1", {"received_at": now, "msg_type": "text", "summary": "duplicate"}) is False
     assert store.log_reply("m1") == (True, None)  # logged, no reply yet: a retry waits
@@ -58,7 +58,7 @@ def test_the_log_keeps_order_updates_and_filters_by_time(store):
     assert store.log_reply("m1") == (True, "好你") and store.log_reply("nope") == (False, None)
     records = list(store.log_iter())
     assert [r["key"] for r in records] == ["m1", "m2"]
-    assert records[0]["summary"] == "你好" and records[0]["reply"] == "好你" and records[0]["raw"] == {"Content": "你好"}
+    assert records[0]["summary"] == "你好" and records[0]["reply"] == "好你" and records[0]["raw"] == "<xml><Content>你好</Content></xml>"
     assert [r["key"] for r in store.log_iter(since=now - 50)] == ["m2"]
     assert [r["key"] for r in store.log_iter(until=now - 50)] == ["m1"]
     store.log_prune(now - 50)

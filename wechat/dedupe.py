@@ -18,18 +18,18 @@ SUCCESS = b"success"
 log = logging.getLogger("wechat")
 
 
-def log_record(message, received_at):
+def log_record(message, received_at, xml):
     return {
         "received_at": received_at,
         "msg_type": message.type,
         "source": message.source,
         "target": message.target,
         "summary": message.summary(),
-        "raw": message.raw,
+        "raw": xml.decode("utf-8", "replace"),  # the message exactly as it came (decrypted in safe mode)
     }
 
 
-def answer_once(store, message, produce, budget):
+def answer_once(store, message, xml, produce, budget):
     """(reply bytes, outcome) for message, running produce() -> (bytes, outcome) at most once per message.
 
     With no store (None) or a broken one, the message is still answered: losing de-duplication for
@@ -38,7 +38,7 @@ def answer_once(store, message, produce, budget):
     key = message.dedupe_key
     received_at = time.time()
     try:
-        if store is not None and not store.log_append(key, log_record(message, received_at)):
+        if store is not None and not store.log_append(key, log_record(message, received_at, xml)):
             return _wait_for_first(store, key, received_at + budget)
     except StoreError as e:
         log.error("store unavailable, answering without de-duplication or log: %s", e)

@@ -78,6 +78,16 @@ def fix_script(python, script=None):
         os.chmod(script, os.stat(script).st_mode | 0o755)
 
 
+def compile_app(python, root=ROOT):
+    """Byte-compile the app with the interpreter Apache runs: its user usually cannot write __pycache__,
+    and without .pyc files every CGI request compiles every module again (tens of milliseconds)."""
+    if re.match(r"^[A-Za-z]:", python) and os.name != "nt":
+        return False  # a Windows interpreter, rendered from elsewhere
+    folders = [os.path.join(root, name) for name in ("wechat", "handlers")]
+    result = subprocess.run([python, "-m", "compileall", "-q", *folders], capture_output=True, text=True, timeout=300)
+    return result.returncode == 0
+
+
 # --- checks -------------------------------------------------------------------------------------
 
 def _identity(user):
@@ -195,6 +205,27 @@ def check_data_dir(identity, user):
             (data_dir, user, data_dir, user, data_dir)]
 
 
+def check_bytecode(root=ROOT):
+    """Every module has a current .pyc (see compile_app)."""
+    import importlib.util
+
+    stale = []
+    for folder in ("wechat", "handlers"):
+        for directory, _, files in os.walk(os.path.join(root, folder)):
+            if "__pycache__" in directory:
+                continue
+            for name in files:
+                if name.endswith(".py"):
+                    source = os.path.join(directory, name)
+                    cached = importlib.util.cache_from_source(source)
+                    if not os.path.exists(cached) or os.path.getmtime(cached) < os.path.getmtime(source):
+                        stale.append(os.path.relpath(source, root))
+    if not stale:
+        return []
+    return ["%d modules have no current .pyc (e.g. %s), so each CGI request compiles them again: run "
+            "`python manage.py deploy ...` or `python -m compileall %s`." % (len(stale), stale[0], root)]
+
+
 def check_app_readable(root, identity, user):
     if identity is None:
         return []
@@ -215,6 +246,8 @@ def run_checks(mode, python=sys.executable, apache_user="www-data", root=ROOT):
     else:
         interpreter = python
     problems += check_app_readable(root, identity, apache_user)
+    if mode == "cgi":
+        problems += check_bytecode(root)
     if re.match(r"^[A-Za-z]:", interpreter) is None:  # a Windows path cannot be checked from here
         problems += check_interpreter(interpreter, identity, apache_user)
     problems += check_data_dir(identity, apache_user)

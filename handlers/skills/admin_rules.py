@@ -1,15 +1,32 @@
 """The admin's rules file as skills: greeting, keyword rules, menu clicks first; the default reply last."""
 
+import os
+
 from handlers.dispatch import ADMIN_RULES, on
 from handlers.runtime import log
-from wechat.rules import RulesFile
 
 _files = {}  # path -> RulesFile, so a long-lived process re-reads only on change
+
+
+class NoRules:
+    """No rules file: nothing matches (and the rules parser is never imported)."""
+
+    welcome = default = None
+    keywords = ()
+    clicks = {}
+
+    @staticmethod
+    def find(content):
+        return None
 
 
 def current_rules(settings):
     path = settings.rules_file
     if path not in _files:
+        if not os.path.exists(path):
+            return NoRules
+        from wechat.rules import RulesFile
+
         _files[path] = RulesFile(path, lambda e: log.error("rules file not loaded, keeping the last good rules: %s", e))
     return _files[path].current()
 

@@ -2,7 +2,6 @@
 
 from handlers.dispatch import on
 from handlers.runtime import current_store
-from wechat.books import BookServiceError, OpenLibrary, check_digit, is_valid, isbn_digits
 from wechat.replies import Article, NewsReply
 
 SERVICE_DOWN = "查书服务暂时连不上，请过一会儿再试。"
@@ -17,12 +16,25 @@ def book_reply(book):
 
 
 def library(ctx):
+    from wechat.books import OpenLibrary
+
     return OpenLibrary(ctx.settings.book_api_base, current_store(ctx.settings))
 
 
-@on.custom(lambda m: m.type == "text" and isbn_digits(m.content) is not None, help="ISBN（10 或 13 位）— 查书",
-           calls_out=True)
+def looks_like_isbn(message):
+    # A cheap first look keeps the book module out of CGI processes answering other texts.
+    text = message.content.strip()[:5].upper() if message.type == "text" else ""
+    if not (text[:1].isdigit() or text.startswith("ISBN")):
+        return False
+    from wechat.books import isbn_digits
+
+    return isbn_digits(message.content) is not None
+
+
+@on.custom(looks_like_isbn, help="ISBN（10 或 13 位）— 查书", calls_out=True)
 def book_by_isbn(message, ctx):
+    from wechat.books import BookServiceError, check_digit, is_valid, isbn_digits
+
     digits = isbn_digits(message.content)
     if not is_valid(digits):
         return ("这个 ISBN 的校验位不对：%s 的最后一位应该是 %s。请对照书背面的条形码再发一次。"
@@ -36,6 +48,8 @@ def book_by_isbn(message, ctx):
 
 @on.regex(r"^(?:书|book)\s+(?P<title>\S.*)$", help="书 书名 — 按书名查书", calls_out=True)
 def book_by_title(message, ctx):
+    from wechat.books import BookServiceError
+
     title = ctx.match.group("title").strip()
     try:
         book = library(ctx).by_title(title, timeout=ctx.call_timeout())

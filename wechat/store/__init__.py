@@ -9,6 +9,8 @@ de-duplicates WeChat's retries:
     log_append(key, record) -> bool (True: first record of this key)
     log_update(key, **fields)         log_reply(key) -> (logged, reply or None)
     log_iter(since=None, until=None) -> records, oldest first       log_prune(before) -> count
+
+A log record is a dict of LOG_FIELDS; `raw` is the message's XML as received.
 """
 
 import os

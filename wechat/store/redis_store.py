@@ -1,6 +1,5 @@
 """The Redis store: the same interface for several hosts behind one load balancer."""
 
-import json
 import random
 import time
 
@@ -86,7 +85,6 @@ class RedisStore:
                 record = {f: stored.get(f) for f in LOG_FIELDS}
                 record["key"] = key
                 record["received_at"] = float(record["received_at"] or 0)
-                record["raw"] = json.loads(record["raw"]) if record["raw"] else {}
                 yield record
 
     def log_prune(self, before):
@@ -95,6 +93,4 @@ class RedisStore:
 
 
 def _field(value):
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
     return "" if value is None else value

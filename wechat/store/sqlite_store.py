@@ -1,6 +1,5 @@
 """The SQLite store: one file in the data dir, WAL mode, safe with many processes (CGI, fcgid) at once."""
 
-import json
 import os
 import random
 import sqlite3
@@ -96,7 +95,7 @@ class SQLiteStore:
         columns = [f for f in LOG_FIELDS if f in record]
         cursor = self._run(
             "INSERT OR IGNORE INTO messages (%s) VALUES (%s)" % (", ".join(columns), ", ".join("?" * len(columns))),
-            [_column(record[c]) for c in columns],
+            [record[c] for c in columns],
         )
         if random.random() < PRUNE_CHANCE:
             self.log_prune(time.time() - self.retention_days * 86400)
@@ -109,7 +108,7 @@ class SQLiteStore:
     def log_update(self, key, **fields):
         columns = [f for f in fields if f in LOG_FIELDS]
         self._run("UPDATE messages SET %s WHERE key = ?" % ", ".join("%s = ?" % c for c in columns),
-                  [_column(fields[c]) for c in columns] + [key])
+                  [fields[c] for c in columns] + [key])
 
     def log_iter(self, since=None, until=None):
         cursor = self._run(
@@ -118,13 +117,7 @@ class SQLiteStore:
             (since or 0, until or float("inf")),
         )
         for row in cursor:
-            record = dict(zip(LOG_FIELDS, row))
-            record["raw"] = json.loads(record["raw"]) if record["raw"] else {}
-            yield record
+            yield dict(zip(LOG_FIELDS, row))
 
     def log_prune(self, before):
         return self._run("DELETE FROM messages WHERE received_at < ?", (before,)).rowcount
-
-
-def _column(value):
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
