@@ -85,7 +85,11 @@ def compile_app(python, root=ROOT):
         return False  # a Windows interpreter, rendered from elsewhere
     folders = [os.path.join(root, name) for name in ("wechat", "handlers")]
     result = subprocess.run([python, "-m", "compileall", "-q", *folders], capture_output=True, text=True, timeout=300)
-    return result.returncode == 0
+    templates = subprocess.run(  # and the compiled templates (see handlers.render.CachedTemplate)
+        [python, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import web; web.config.debug = False; "
+                       "from handlers.render import precompile_templates; precompile_templates()", root],
+        capture_output=True, text=True, timeout=300)
+    return result.returncode == 0 and templates.returncode == 0
 
 
 # --- checks -------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """Jokes: the shipped file plus those fetched into the store; never the same one twice in a row."""
 
 import hashlib
-import json
 import random
 import re
 
@@ -24,6 +23,8 @@ def normalise(text):
 
 
 def fetched(store):
+    import json
+
     value = store.get(STORE_KEY) if store is not None else None
     return json.loads(value) if value else []
 
@@ -38,6 +39,8 @@ def add_to_store(store, jokes, known=()):
             seen.add(joke)
             added.append(joke)
     if added:
+        import json
+
         store.set(STORE_KEY, json.dumps(current + added, ensure_ascii=False), FOREVER)
     return len(added)
 
