@@ -135,7 +135,7 @@ def fcgid_throughput(seconds, connections):
         with open(script, "w") as f:
             f.write(WRK_SCRIPT.replace("%%", "%").format(path="/?" + query))
         for server in (ours, bare):  # warm: Apache starts the FastCGI processes
-            wrk_run(server.url, 2, connections, script)
+            wrk_run(server.url, 5, connections, script)
         ours_rate, ours_p99, ours_errors = wrk_run(ours.url, seconds, connections, script)
         bare_rate, bare_p99, bare_errors = wrk_run(bare.url, seconds, connections, script)
         ratio = ours_rate / bare_rate
