@@ -11,7 +11,7 @@ import signal
 import subprocess
 import tempfile
 
-from tests.support import ROOT, free_port, wait_for_http, wait_for_port
+from tests.support import ROOT, free_port, stop_process, wait_for_http, wait_for_port
 
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
 MODULES = "/usr/lib/apache2/modules"
@@ -158,9 +158,4 @@ class Backend:
         wait_for_port(self.port, process=self.process)
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, grace=10)

@@ -1,11 +1,12 @@
 """A fake Open Library on 127.0.0.1, answering in the shapes of /api/books (jscmd=data) and /search.json."""
 
 import json
-import threading
 import time
 import urllib.parse
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support import LoopbackHTTPServer
 
 BOOKS = {
     "9787111407010": {
@@ -63,11 +64,8 @@ class FakeBooks:
                 except OSError:
                     pass  # the client gave up (a slowness test)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LoopbackHTTPServer(Handler)
+        self.url = self.http.url
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()

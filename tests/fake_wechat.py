@@ -5,7 +5,9 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support import LoopbackHTTPServer
 
 
 class FakeWeChat:
@@ -32,14 +34,11 @@ class FakeWeChat:
                 length = int(self.headers.get("Content-Length") or 0)
                 fake.handle(self, json.loads(self.rfile.read(length).decode("utf-8") or "null"))
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = LoopbackHTTPServer(Handler)
+        self.url = self.http.url
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
     def issue_token(self):
         time.sleep(self.token_delay)

@@ -1,6 +1,5 @@
 """A real redis-server on a loopback port for one test session, or a reason why not."""
 
-import os
 import shutil
 import subprocess
 import tempfile

@@ -94,6 +94,34 @@ def wait_for_port(port, timeout=15.0, process=None):
     raise RuntimeError("nothing listened on port %d within %ss" % (port, timeout))
 
 
+def stop_process(process, grace=5):
+    """Terminate, then kill if it does not go within `grace` seconds."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class LoopbackHTTPServer:
+    """A threaded HTTP server on 127.0.0.1 (any free port) for fake services; `url` has no trailing slash."""
+
+    def __init__(self, handler_class):
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class DevServer:
     """`python code.py 127.0.0.1:PORT` in a subprocess, with its own environment."""
 
@@ -121,12 +149,6 @@ class DevServer:
         self.stop()
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         out, err = self.process.communicate() if self.process else (b"", b"")
         self.stdout, self.stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")

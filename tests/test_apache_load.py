@@ -6,7 +6,6 @@ import random
 import sqlite3
 import subprocess
 import threading
-import time
 
 import pytest
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import ROOT, DevServer, call, fixture
 from wechat import simulator
-from wechat.crypto import CryptoError, MessageCrypto, decode_aes_key
+from wechat.crypto import MessageCrypto, decode_aes_key
 from wechat.messages import parse_message, parse_xml
 from wechat.signature import sign
 

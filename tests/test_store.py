@@ -1,6 +1,5 @@
 """The store's contract, the same on SQLite and Redis: expiry, atomic add across processes, the message log."""
 
-import os
 import subprocess
 import sys
 import time
