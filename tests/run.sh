@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the suite needs on a fresh machine, then runs pytest.
 #   pip: requirements-test.txt.  Debian (when root): Apache 2.4 + mod_fcgid, Redis, python3-venv,
-#   for the tests that drive a real Apache and a real Redis on 127.0.0.1.
+#   openssl, procps, for the tests that drive a real Apache and a real Redis on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -11,6 +11,8 @@ command -v apache2 >/dev/null || need+=(apache2)
 [ -e /usr/lib/apache2/modules/mod_fcgid.so ] || need+=(libapache2-mod-fcgid)
 command -v redis-server >/dev/null || need+=(redis-server)
 /usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
+command -v openssl >/dev/null || need+=(openssl)   # an independent AES for the safe-mode test
+command -v pkill >/dev/null || need+=(procps)      # the FastCGI kill test
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "tests/run.sh: installing ${need[*]}"

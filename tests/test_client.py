@@ -121,3 +121,27 @@ def test_a_failed_command_exits_non_zero_with_errcode_and_errmsg(fake_wechat, st
 def test_the_client_needs_credentials():
     with pytest.raises(WeChatAPIError, match="appsecret"):
         WeChatClient(Settings(appid="wx"), store=None)
+
+
+def test_user_info_and_template_messages(fake_wechat, store_env):
+    client = make_client(fake_wechat, store_env)
+    assert client.user_info("oFollower")["nickname"] == "测试用户"
+    client.send_template("oFollower", "TEMPLATE_ID", {"first": {"value": "你好"}}, url="https://example.com/")
+    path, query, body = fake_wechat.requests[-1]
+    assert path == "/cgi-bin/message/template/send" and query["access_token"] == "TOKEN-1"
+    assert body == {"touser": "oFollower", "template_id": "TEMPLATE_ID", "data": {"first": {"value": "你好"}},
+                    "url": "https://example.com/"}
+
+
+def test_late_replies_of_each_kind_become_customer_service_messages(fake_wechat, store_env):
+    from wechat.replies import Article, ImageReply, NewsReply, TransferCustomerServiceReply
+
+    client = make_client(fake_wechat, store_env)
+    client.send_reply("o1", ImageReply("MEDIA"))
+    client.send_reply("o1", NewsReply([Article("标题", "描述", "http://p", "http://u")]))
+    assert fake_wechat.sent_messages() == [
+        {"touser": "o1", "msgtype": "image", "image": {"media_id": "MEDIA"}},
+        {"touser": "o1", "msgtype": "news", "news": {"articles": [
+            {"title": "标题", "description": "描述", "url": "http://u", "picurl": "http://p"}]}}]
+    with pytest.raises(WeChatAPIError, match="cannot be sent"):
+        client.send_reply("o1", TransferCustomerServiceReply())
