@@ -15,21 +15,21 @@ A skill's `help` is a line for the 帮助 answer, or a function settings -> line
 import re
 import time
 import traceback
-from dataclasses import dataclass, field
 
 from handlers.budget import run_with_budget, send_late
 from handlers.runtime import log
+from wechat.record import Record
 from wechat.replies import EmptyReply
 
 ADMIN_RULES, EXACT, PATTERN, CATCH_ALL = -1, 0, 1, 2  # the admin's rules file outranks every skill
 
 
-@dataclass
-class Context:
-    settings: object
-    match: object = None  # the re.Match of a regex skill
-    extras: dict = field(default_factory=dict)
-    deadline: float = 0.0  # time.monotonic() by which the reply must be ready; size HTTP timeouts by it
+class Context(Record):
+    """What a skill gets besides the message: settings, the regex match, and the reply deadline."""
+
+    fields = ("settings", "match", "extras", "deadline")
+    # match: the re.Match of a regex skill; deadline: time.monotonic() by which the reply must be ready
+    defaults = {"match": None, "extras": None, "deadline": 0.0}
 
     def seconds_left(self):
         return max(0.0, self.deadline - time.monotonic())
@@ -44,13 +44,10 @@ class Context:
         return late_limit if self.can_answer_late else max(0.1, self.seconds_left() - 0.3)
 
 
-@dataclass
-class Skill:
-    func: object
-    precedence: int
-    matches: object  # message -> truthy (a re.Match for regex skills)
-    help: str = ""
-    calls_out: bool = False  # runs under the reply budget (see handlers.budget)
+class Skill(Record):
+    # matches: message -> truthy (a re.Match for regex skills); calls_out: runs under the reply budget
+    fields = ("func", "precedence", "matches", "help", "calls_out")
+    defaults = {"help": "", "calls_out": False}
 
     @property
     def name(self):

@@ -2,9 +2,8 @@
 
 import configparser
 import os
-import secrets
-import string
-from dataclasses import dataclass, fields
+
+from wechat.record import Record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENCRYPT_MODES = ("plain", "compat", "safe")
@@ -14,27 +13,31 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message is one sentence an admin can act on."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    token: str = ""
-    appid: str = ""
-    appsecret: str = ""
-    aes_key: str = ""
-    encrypt_mode: str = "plain"
-    data_dir: str = os.path.join(ROOT, "var")
-    api_base: str = "https://api.weixin.qq.com"
-    token_endpoint: str = "token"
-    redis_url: str = ""
-    max_body_bytes: int = 64 * 1024
-    debug: bool = False
-    log_file: str = ""
-    log_retention_days: int = 90
-    reply_budget_seconds: float = 4.5
-    welcome_text: str = "感谢关注！发送“帮助”看看我能做什么。"
-    book_api_base: str = "https://openlibrary.org"
-    rules_file: str = os.path.join(ROOT, "replies.ini")
-    skill_modules: str = ""  # comma-separated modules with more skills (importing registers them)
-    source: str = ""  # the ini file these came from, for messages; "" when there was none
+class Settings(Record):
+    """Every setting, with its default; built by load_settings()."""
+
+    defaults = {
+        "token": "",
+        "appid": "",
+        "appsecret": "",
+        "aes_key": "",
+        "encrypt_mode": "plain",
+        "data_dir": os.path.join(ROOT, "var"),
+        "api_base": "https://api.weixin.qq.com",
+        "token_endpoint": "token",
+        "redis_url": "",
+        "max_body_bytes": 64 * 1024,
+        "debug": False,
+        "log_file": "",
+        "log_retention_days": 90,
+        "reply_budget_seconds": 4.5,
+        "welcome_text": "感谢关注！发送“帮助”看看我能做什么。",
+        "book_api_base": "https://openlibrary.org",
+        "rules_file": os.path.join(ROOT, "replies.ini"),
+        "skill_modules": "",  # comma-separated modules with more skills (importing registers them)
+        "source": "",  # the ini file these came from, for messages; "" when there was none
+    }
+    fields = tuple(defaults)
 
     def require_token(self):
         """Raise ConfigError naming the setting when the token is missing."""
@@ -118,7 +121,7 @@ def load_settings(environ=None):
         except (configparser.Error, UnicodeDecodeError) as e:
             raise ConfigError("Cannot read %s: %s" % (path, str(e).splitlines()[0]))
         source = path
-    kinds = {f.name: f.type for f in fields(Settings)}
+    kinds = {name: type(default) for name, default in Settings.defaults.items()}
     values = {"source": source}
     for name, (section, env_name) in SOURCES.items():
         raw = environ.get(env_name)
@@ -138,6 +141,9 @@ def load_settings(environ=None):
 
 def new_token(length=32):
     """A token WeChat accepts: 3 to 32 letters and digits."""
+    import secrets
+    import string
+
     alphabet = string.ascii_letters + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(length))
 

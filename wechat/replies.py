@@ -1,83 +1,72 @@
 """Passive replies: one small class per reply type; rendering to XML lives with the templates."""
 
-from dataclasses import dataclass, field
+from wechat.record import Record
 
 MAX_ARTICLES = 8  # WeChat shows at most 8 articles in one news reply (1 since 2018 for some accounts)
 
 
-class Reply:
+class Reply(Record):
     """A reply's `template` names its file under templates/ (wx.xml is the text reply)."""
 
     msg_type = ""  # the reply's MsgType
     template = ""
 
 
-@dataclass
 class TextReply(Reply):
-    content: str
+    fields = ("content",)
     msg_type = "text"
     template = "wx"
 
 
-@dataclass
 class ImageReply(Reply):
-    media_id: str
+    fields = ("media_id",)
     msg_type = "image"
     template = "image"
 
 
-@dataclass
 class VoiceReply(Reply):
-    media_id: str
+    fields = ("media_id",)
     msg_type = "voice"
     template = "voice"
 
 
-@dataclass
 class VideoReply(Reply):
-    media_id: str
-    title: str = ""
-    description: str = ""
+    fields = ("media_id", "title", "description")
+    defaults = {"title": "", "description": ""}
     msg_type = "video"
     template = "video"
 
 
-@dataclass
 class MusicReply(Reply):
-    thumb_media_id: str
-    title: str = ""
-    description: str = ""
-    music_url: str = ""
-    hq_music_url: str = ""
+    fields = ("thumb_media_id", "title", "description", "music_url", "hq_music_url")
+    defaults = {"title": "", "description": "", "music_url": "", "hq_music_url": ""}
     msg_type = "music"
     template = "music"
 
 
-@dataclass
-class Article:
-    title: str
-    description: str = ""
-    picture_url: str = ""
-    url: str = ""
+class Article(Record):
+    fields = ("title", "description", "picture_url", "url")
+    defaults = {"description": "", "picture_url": "", "url": ""}
 
 
-@dataclass
 class NewsReply(Reply):
-    articles: list = field(default_factory=list)
+    fields = ("articles",)
+    defaults = {"articles": ()}
     msg_type = "news"
     template = "news"
 
-    def __post_init__(self):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.articles = [a if isinstance(a, Article) else Article(**a) for a in self.articles]
         if not 1 <= len(self.articles) <= MAX_ARTICLES:
             raise ValueError("a news reply holds 1 to %d articles, not %d" % (MAX_ARTICLES, len(self.articles)))
 
 
-@dataclass
 class TransferCustomerServiceReply(Reply):
     """Hands the conversation to the customer-service (多客服) system, optionally to one agent."""
 
-    kf_account: str = ""
+    fields = ("kf_account",)
+    defaults = {"kf_account": ""}
     msg_type = "transfer_customer_service"
     template = "transfer_customer_service"
 

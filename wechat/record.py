@@ -1,0 +1,29 @@
+"""Record: small value classes without dataclasses' import-time cost, which every CGI process pays again."""
+
+
+class Record:
+    """Positional-or-keyword fields with defaults, equality and repr: a dataclass without its import-time cost
+    (every class a CGI request imports is built again in every process)."""
+
+    fields = ()  # constructor arguments, in order
+    defaults = {}  # those that may be left out
+
+    def __init__(self, *args, **kwargs):
+        if len(args) > len(self.fields):
+            raise TypeError("%s takes at most %d arguments" % (type(self).__name__, len(self.fields)))
+        values = dict(self.defaults)
+        values.update(zip(self.fields, args))
+        unknown = set(kwargs) - set(self.fields)
+        if unknown:
+            raise TypeError("%s has no field %s" % (type(self).__name__, ", ".join(sorted(unknown))))
+        values.update(kwargs)
+        missing = [name for name in self.fields if name not in values]
+        if missing:
+            raise TypeError("%s needs %s" % (type(self).__name__, ", ".join(missing)))
+        self.__dict__.update(values)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, ", ".join("%s=%r" % (f, getattr(self, f)) for f in self.fields))
