@@ -16,7 +16,12 @@ from wechat.replies import SUCCESS
 from wechat.signature import check_signature
 
 SIGNATURE_PARAMS = ("signature", "timestamp", "nonce", "echostr")
-NOT_CONFIGURED = Refused("503 Service Unavailable", "server not configured; see the server's error log", "config-error")
+
+
+def not_configured(error):
+    """503 for the client; the sentence naming the setting goes to Apache's error log only."""
+    log.error("%s", error)
+    return Refused("503 Service Unavailable", "server not configured; see the server's error log", "config-error")
 
 
 class RequestLog:
@@ -74,9 +79,7 @@ def configured_settings():
         settings.require_token()
         return settings
     except ConfigError as e:
-        # The sentence goes to Apache's error log; the client learns only that we are not ready.
-        log.error("%s", e)
-        raise NOT_CONFIGURED
+        raise not_configured(e)
 
 
 def read_query():
@@ -136,8 +139,7 @@ class WeChatEndpoint:
             try:
                 xml, crypto = open_request(raw, query, settings)
             except ConfigError as e:
-                log.error("%s", e)
-                raise NOT_CONFIGURED
+                raise not_configured(e)
         try:
             message = parse_message(xml)
         except ParseError as e:
