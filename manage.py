@@ -69,9 +69,11 @@ def cmd_simulate(args):
     if args.encrypt or args.compat:
         from wechat.crypto import MessageCrypto
 
+        aes_key = args.aes_key or (settings.aes_key if settings else "")
+        appid = args.appid or (settings.appid if settings else "")
         try:
-            crypto = MessageCrypto(token, args.aes_key or settings.aes_key, args.appid or settings.appid)
-        except (ValueError, AttributeError) as e:
+            crypto = MessageCrypto(token, aes_key, appid)
+        except ValueError as e:
             print("manage.py simulate: %s" % e, file=sys.stderr)
             return 2
     run = Run(args.url, token, crypto, args.compat)

@@ -71,6 +71,17 @@ def config_file(tmp_path, monkeypatch):
     return write
 
 
+@pytest.fixture
+def wechat_log(caplog):
+    """The 'wechat' logger's records (it does not propagate to the root logger)."""
+    import logging
+
+    logger = logging.getLogger("wechat")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     from tests.redis_server import RedisServer, why_not_available

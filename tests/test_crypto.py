@@ -116,17 +116,13 @@ BAD = {
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
-def test_corrupt_encrypted_messages_get_a_clear_4xx_and_a_log_line(name, config_file, caplog):
-    import logging
-
-    logging.getLogger("wechat").addHandler(caplog.handler)
+def test_corrupt_encrypted_messages_get_a_clear_4xx_and_a_log_line(name, config_file, wechat_log):
     safe_config(config_file)
     encrypted, status, reason = BAD[name]
     response = post_encrypted(encrypted)
-    logging.getLogger("wechat").removeHandler(caplog.handler)
     assert response.status.startswith(status)
     assert reason in response.data.decode()
-    assert "outcome=bad-crypto status=%s" % status in caplog.text
+    assert "outcome=bad-crypto status=%s" % status in wechat_log.text
 
 
 def test_wrong_msg_signature_is_403(config_file):
@@ -146,15 +142,11 @@ def test_safe_mode_refuses_plain_messages(config_file):
     assert response.status.startswith("400") and b"safe mode" in response.data
 
 
-def test_encrypted_message_without_a_key_is_503_with_the_reason_logged(config_file, caplog):
-    import logging
-
-    logging.getLogger("wechat").addHandler(caplog.handler)
+def test_encrypted_message_without_a_key_is_503_with_the_reason_logged(config_file, wechat_log):
     config_file("appid = %s" % APPID, token=TOKEN)  # plain mode, no key
     response = call("POST", sample_query(), SAMPLE_BODY)
-    logging.getLogger("wechat").removeHandler(caplog.handler)
     assert response.status.startswith("503")
-    assert "EncodingAESKey" in caplog.text and "WECHAT_AES_KEY" in caplog.text
+    assert "EncodingAESKey" in wechat_log.text and "WECHAT_AES_KEY" in wechat_log.text
 
 
 def test_verification_works_in_safe_mode(config_file):

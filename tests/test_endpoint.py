@@ -1,7 +1,6 @@
 """The endpoint in-process: verification, signatures, bad input, dispatch, and what gets logged."""
 
 import json
-import logging
 
 import pytest
 
@@ -12,15 +11,6 @@ from wechat.simulator import signed_query
 
 load_server()
 from handlers.dispatch import Skill, on  # noqa: E402
-
-
-@pytest.fixture
-def wechat_log(caplog):
-    """The 'wechat' logger's records (it does not propagate to the root logger)."""
-    logger = logging.getLogger("wechat")
-    logger.addHandler(caplog.handler)
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 def post(body, token=TOKEN, **query_extra):

@@ -1,6 +1,5 @@
 """The account's skills through the endpoint: rules file, jokes, books, help, location and image."""
 
-import logging
 import os
 import subprocess
 import sys
@@ -119,19 +118,15 @@ def test_default_reply_replaces_the_echo(account):
     assert "笑话" in say("帮助")["Content"]  # skills still answer first
 
 
-def test_a_broken_rules_file_keeps_the_last_good_rules_and_logs_the_line(account, caplog):
-    logging.getLogger("wechat").addHandler(caplog.handler)
-    try:
-        account.rules.write_text(RULES, encoding="utf-8")
-        assert say("价格")["Content"] == "一百元"
-        account.rules.write_text(RULES + "\n[rule:坏的]\nmatch = regex\npattern = (unclosed\ntext = x\n", encoding="utf-8")
-        os.utime(account.rules, (time.time() + 5, time.time() + 5))
-        assert say("价格")["Content"] == "一百元"
-        assert "keeping the last good rules" in caplog.text and "[rule:坏的]" in caplog.text
-        line = RULES.count("\n") + 2
-        assert "line %d" % line in caplog.text
-    finally:
-        logging.getLogger("wechat").removeHandler(caplog.handler)
+def test_a_broken_rules_file_keeps_the_last_good_rules_and_logs_the_line(account, wechat_log):
+    account.rules.write_text(RULES, encoding="utf-8")
+    assert say("价格")["Content"] == "一百元"
+    account.rules.write_text(RULES + "\n[rule:坏的]\nmatch = regex\npattern = (unclosed\ntext = x\n", encoding="utf-8")
+    os.utime(account.rules, (time.time() + 5, time.time() + 5))
+    assert say("价格")["Content"] == "一百元"
+    assert "keeping the last good rules" in wechat_log.text and "[rule:坏的]" in wechat_log.text
+    line = RULES.count("\n") + 2
+    assert "line %d" % line in wechat_log.text
     result = subprocess.run([sys.executable, os.path.join(ROOT, "manage.py"), "doctor", "--mode", "proxy-fcgi"],
                             capture_output=True, text=True, timeout=60, env=dict(os.environ))
     assert result.returncode == 1 and "rules file is broken" in result.stderr and "[rule:坏的]" in result.stderr
