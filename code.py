@@ -32,18 +32,27 @@ urls = (
 app = web.application(urls, globals(), autoreload=False)
 
 
-def default_path_info(wsgi_app):
-    """A script mapped without a trailing slash gets no PATH_INFO, and web.py raises TypeError."""
+def serving(mode):
+    """The WSGI app for a run mode, which each request carries as environ["wechat.run_mode"].
 
-    def wrapped(environ, start_response):
-        if not environ.get("PATH_INFO"):
-            environ["PATH_INFO"] = "/"
-        return wsgi_app(environ, start_response)
+    The mode decides how a slow skill outlives the request (a forked worker under CGI, a thread
+    elsewhere) and shows on /health; passing it with the request keeps it out of global state.
+    """
 
-    return wrapped
+    def middleware(wsgi_app):
+        def wrapped(environ, start_response):
+            environ["wechat.run_mode"] = mode
+            if not environ.get("PATH_INFO"):
+                # A script mapped without a trailing slash gets no PATH_INFO, and web.py raises TypeError.
+                environ["PATH_INFO"] = "/"
+            return wsgi_app(environ, start_response)
+
+        return wrapped
+
+    return app.wsgifunc(middleware)
 
 
-application = app.wsgifunc(default_path_info)
+application = serving("wsgi")
 
 
 def listening_socket_on_stdin():
@@ -92,14 +101,14 @@ def run_cgi():
     # flup's CGI fallback, which decodes the body with the locale and garbles Chinese.)
     import wsgiref.handlers
 
-    wsgiref.handlers.CGIHandler().run(application)
+    wsgiref.handlers.CGIHandler().run(serving("cgi"))
 
 
 def run_fcgi(address):
     from flup.server.fcgi import WSGIServer
 
     # multiplexed=False: neither mod_fcgid nor mod_proxy_fcgi multiplexes requests on one connection.
-    WSGIServer(application, bindAddress=address, multiplexed=False, debug=False).run()
+    WSGIServer(serving("fcgi"), bindAddress=address, multiplexed=False, debug=False).run()
 
 
 def run_dev(address, debug):
@@ -129,7 +138,7 @@ def run_dev(address, debug):
     print("WeChat server on http://%s:%d/  (mode dev, encrypt %s)" % (shown, port, settings.encrypt_mode))
     print("In the WeChat console (开发 > 基本配置) use URL http://<your host>:%d/ and Token %s" % (port, token_note))
     sys.stdout.flush()
-    server = wsgi.Server((host, port), application, numthreads=10)
+    server = wsgi.Server((host, port), serving("dev"), numthreads=10)
     try:
         server.start()
     except KeyboardInterrupt:
@@ -142,7 +151,6 @@ def main(argv=None):
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     mode, address = choose_mode(args, os.environ)
-    web.config.run_mode = mode
     if mode == "cgi":
         return run_cgi()
     if mode == "fcgi":

@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def cmd_deploy(args):
-    from wechat import deploy
+    from admin import deploy
 
     python = args.python or sys.executable
     try:
@@ -35,7 +35,7 @@ def cmd_deploy(args):
 
 
 def cmd_doctor(args):
-    from wechat import deploy
+    from admin import deploy
 
     problems = deploy.run_checks(args.mode, args.python or sys.executable, args.apache_user)
     report(problems)
@@ -50,9 +50,9 @@ def report(problems):
 
 
 def cmd_simulate(args):
-    from wechat import simulator
+    from admin import simulator
     from wechat.config import ConfigError, load_settings
-    from wechat.simulate_run import Run
+    from admin.simulate import Run
 
     try:
         settings = load_settings()
@@ -154,7 +154,7 @@ def cmd_send(args):
 
 def cmd_export(args):
     from handlers.runtime import current_settings, current_store
-    from wechat.export import parse_when, write_log
+    from admin.export import parse_when, write_log
 
     store = current_store(current_settings())
     if store is None:
@@ -178,36 +178,53 @@ def cmd_jokes(args):
     import re
 
     from handlers.runtime import current_settings, current_store
-    from handlers.skills.jokes import JOKES_FILE
-    from wechat import jokes
+    from handlers.skills.backends import jokes
 
-    store = current_store(current_settings())
+    settings = current_settings()
+    store, jokes_file = current_store(settings), settings.jokes_file
     if store is None:
         return 1
     if args.action == "count":
-        print("%d in %s, %d fetched into the store" % (len(jokes.load_file(JOKES_FILE)), JOKES_FILE, len(jokes.fetched(store))))
+        print("%d in %s, %d fetched into the store" % (len(jokes.load_file(jokes_file)), jokes_file, len(jokes.fetched(store))))
         return 0
-    import urllib.error
-    import urllib.request
+    from wechat.http import Unreachable, fetch
 
     try:
-        request = urllib.request.Request(args.url, headers={"User-Agent": "wechat-webpy-server (jokes fetch)"})
-        with urllib.request.urlopen(request, timeout=15) as response:
-            charset = response.headers.get_content_charset() or "utf-8"
-            page = response.read().decode(charset, "replace")
-    except (urllib.error.URLError, OSError) as e:
-        print("manage.py jokes fetch: cannot fetch %s: %s" % (args.url, getattr(e, "reason", e)), file=sys.stderr)
+        response = fetch(args.url, timeout=15)
+    except Unreachable as e:
+        print("manage.py jokes fetch: %s" % e, file=sys.stderr)
         return 1
+    if not response.ok:
+        print("manage.py jokes fetch: %s answered HTTP %d" % (args.url, response.status), file=sys.stderr)
+        return 1
+    page = response.body.decode(response.charset(), "replace")
     try:
-        from wechat.joke_pages import extract
+        from handlers.skills.backends.joke_pages import extract
 
         found = extract(page, args.selector, args.regex)
     except (ValueError, re.error) as e:
         print("manage.py jokes fetch: %s" % e, file=sys.stderr)
         return 2
-    added = jokes.add_to_store(store, found, known=jokes.load_file(JOKES_FILE))
+    added = jokes.add_to_store(store, found, known=jokes.load_file(jokes_file))
     print("found %d jokes, %d new, %d already known" % (len(found), added, len(found) - added))
     return 0
+
+
+def cmd_precompile(args):
+    """Byte-code and compiled templates, made by the interpreter that will run them (deploy calls this)."""
+    import compileall
+
+    import web
+
+    from admin.deploy import APP_PACKAGES
+    from handlers.render import precompile_templates
+    from wechat.config import ROOT
+
+    web.config.debug = False
+    folders = [os.path.join(ROOT, name) for name in APP_PACKAGES]
+    compiled = all(compileall.compile_dir(folder, quiet=1) for folder in folders)
+    precompile_templates()
+    return 0 if compiled else 1
 
 
 def main(argv=None):
@@ -215,7 +232,7 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
 
     from wechat.config import ROOT
-    from wechat.deploy import FLAVOURS, MODES
+    from admin.deploy import FLAVOURS, MODES
 
     p = commands.add_parser("deploy", help="render the Apache vhost for this folder and Python, and check the set-up")
     p.add_argument("--mode", choices=MODES, required=True)
@@ -229,6 +246,9 @@ def main(argv=None):
     p.add_argument("--output", help="write the vhost here instead of stdout")
     p.add_argument("--dry-run", action="store_true", help="cgi: do not rewrite code.py's first line")
     p.set_defaults(func=cmd_deploy)
+
+    p = commands.add_parser("precompile", help="byte-compile the app and its templates (deploy runs this)")
+    p.set_defaults(func=cmd_precompile)
 
     p = commands.add_parser("doctor", help="only the deployment checks; exit 1 when any fails")
     p.add_argument("--mode", choices=MODES, default="cgi")

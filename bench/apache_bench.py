@@ -25,7 +25,7 @@ sys.path.insert(0, ROOT)
 
 from tests import apache  # noqa: E402
 from tests.support import free_port  # noqa: E402
-from wechat import simulator  # noqa: E402
+from admin import simulator  # noqa: E402
 
 TOKEN = "benchToken"
 IMPORT_WEB_FLOOR = '''#!{python}

@@ -9,7 +9,6 @@ repeats in microseconds per message, and the ratios are taken within this one ru
 """
 
 import argparse
-import importlib.util
 import io
 import os
 import statistics
@@ -36,7 +35,7 @@ def environ_for(query, body):
 
 def requests_for(count, crypto=None):
     """Pre-built (query, body) pairs, distinct MsgIds, so only the server's work is timed."""
-    from wechat import simulator
+    from admin import simulator
 
     out = []
     for i in range(count):
@@ -71,12 +70,9 @@ def our_app(mode, home):
                 "log_file = %s\n" % (TOKEN, APPID, AES_KEY, mode, os.path.join(home, "var-" + mode),
                                      os.path.join(home, "requests.log")))
     os.environ["WECHAT_CONFIG"] = config
-    if "wechat_server" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("wechat_server", os.path.join(ROOT, "code.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["wechat_server"] = module
-        spec.loader.exec_module(module)
-    app = sys.modules["wechat_server"].application
+    from tests.support import load_server
+
+    app = load_server().application
 
     def with_config(environ, start_response):
         os.environ["WECHAT_CONFIG"] = config  # two configs in one process: select this one

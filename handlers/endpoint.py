@@ -5,15 +5,17 @@ import traceback
 
 import web
 
+from handlers.envelope import open_envelope
 from handlers.refused import Refused
 from handlers.render import XML_CONTENT_TYPE, as_reply, render_reply
 from handlers.runtime import current_settings, current_store, log
-from handlers.skills import load_skill_modules, on
+from handlers.skills import load_skills
 from wechat.config import ConfigError
 from wechat.dedupe import answer_once
-from wechat.messages import ParseError, parse_message
+from wechat.messages import parse_message
 from wechat.replies import SUCCESS
 from wechat.signature import check_signature
+from wechat.xmlparse import ParseError
 
 SIGNATURE_PARAMS = ("signature", "timestamp", "nonce", "echostr")
 
@@ -131,42 +133,38 @@ class WeChatEndpoint:
         settings = configured_settings()
         query = read_query()
         require_signature(query, settings)
-        raw = read_body(settings.max_body_bytes)
-        xml, crypto = raw, None
-        if settings.encrypt_mode == "safe" or query.get("encrypt_type", "").lower() == "aes":
-            from handlers.safe_mode import open_request  # plain-mode requests never load the AES code
-
-            try:
-                xml, crypto = open_request(raw, query, settings)
-            except ConfigError as e:
-                raise not_configured(e)
         try:
-            message = parse_message(xml)
+            envelope = open_envelope(read_body(settings.max_body_bytes), query, settings)
+        except ConfigError as e:
+            raise not_configured(e)
+        try:
+            message = parse_message(envelope.xml)
         except ParseError as e:
             raise Refused("400 Bad Request", "bad message: %s" % e, "bad-xml")
         record.msg_type = message.type
+        store = current_store(settings)
+        run_mode = web.ctx.env.get("wechat.run_mode", "wsgi")
         body, record.outcome = answer_once(
-            current_store(settings), message, xml, lambda: reply_to(message, settings), settings.reply_budget_seconds
-        )
+            store, message, envelope.xml, lambda: reply_to(message, settings, store, run_mode),
+            settings.reply_budget_seconds)
         if body == SUCCESS:
             return SUCCESS  # stays plain in every mode
-        if crypto:
-            from handlers.safe_mode import seal_reply
-
-            body = seal_reply(body, crypto, query)
+        if envelope.encrypted:
+            body = envelope.seal(body)
             record.outcome += "+aes"
         web.header("Content-Type", XML_CONTENT_TYPE)
         return body
 
 
-def reply_to(message, settings):
+def reply_to(message, settings, store, run_mode):
     """(reply bytes, outcome) for a parsed message: the skills' answer rendered, or `success`."""
     try:
-        load_skill_modules(settings.skill_modules)
-        reply = as_reply(on.dispatch(message, settings, web.config.get("run_mode", "wsgi")))
+        skills = load_skills(settings.skill_modules)
+        reply = as_reply(skills.dispatch(message, skills.context(settings, store, run_mode)))
         body = render_reply(reply, message)
     except Exception:
-        # Whatever broke, the follower must not see "该公众号暂时无法提供服务".
+        # Whatever broke outside a skill (a template, a bad return value), the follower must not see
+        # "该公众号暂时无法提供服务".
         log.error("reply failed for %s:\n%s", message.type, traceback.format_exc().rstrip())
         return SUCCESS, "error->success"
     return body, ("success" if body == SUCCESS else "reply:" + reply.msg_type)

@@ -29,7 +29,7 @@ class Health:
 
     def GET(self):
         web.header("Content-Type", "application/json")
-        report = {"ok": True, "version": wechat.__version__, "mode": web.config.get("run_mode", "wsgi")}
+        report = {"ok": True, "version": wechat.__version__, "mode": web.ctx.env.get("wechat.run_mode", "wsgi")}
         try:
             settings = current_settings()
         except ConfigError as e:

@@ -12,7 +12,7 @@ from wechat.replies import SUCCESS, EmptyReply, Reply, TextReply, cdata
 
 TEMPLATES = os.path.join(ROOT, "templates")
 XML_CONTENT_TYPE = "application/xml; charset=utf-8"
-
+ENVELOPE_TEMPLATE = "encrypted"  # the safe-mode reply around any other
 
 
 class CachedTemplate(web.template.Template):
@@ -90,4 +90,4 @@ def render_reply(reply, message, now=None):
 
 def render_envelope(envelope):
     """The safe-mode reply: Encrypt, MsgSignature, TimeStamp, Nonce (see wechat.crypto)."""
-    return str(templates.encrypted(envelope)).strip().encode("utf-8")
+    return str(getattr(templates, ENVELOPE_TEMPLATE)(envelope)).strip().encode("utf-8")

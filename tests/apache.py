@@ -11,11 +11,12 @@ import signal
 import subprocess
 import tempfile
 
+from admin.deploy import APP_PACKAGES
 from tests.support import ROOT, free_port, stop_process, wait_for_http, wait_for_port
 
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
 MODULES = "/usr/lib/apache2/modules"
-APP_PARTS = ("code.py", "manage.py", "wechat", "handlers", "templates", "static", "apache", "requirements.txt",
+APP_PARTS = ("code.py", "manage.py", *APP_PACKAGES, "templates", "static", "apache", "requirements.txt",
              "config.example.ini")
 SYSTEM_PYTHON = "/usr/bin/python3"
 

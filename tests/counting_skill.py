@@ -3,7 +3,7 @@
 import os
 import time
 
-from handlers.dispatch import on
+from handlers.skills.registry import on
 
 
 @on.regex(r"^count(?: (?P<seconds>[\d.]+))?$")

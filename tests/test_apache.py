@@ -7,7 +7,7 @@ import pytest
 
 from tests import apache
 from tests.support import free_port
-from wechat import simulator
+from admin import simulator
 
 REASON = apache.why_not_available()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")

@@ -11,8 +11,8 @@ import pytest
 
 from tests import apache
 from tests.support import free_port
-from wechat import simulator
-from wechat.messages import parse_xml
+from admin import simulator
+from wechat.xmlparse import parse_xml
 
 REASON = apache.why_not_available()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -21,7 +21,7 @@ TOKEN = "loadTestToken"
 COUNTING_SKILL = '''
 """Counts its runs in var/runs.txt (one line per run) to prove each message ran the skill once."""
 import os
-from handlers.dispatch import on
+from handlers.skills.registry import on
 
 RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "var", "runs.txt")
 

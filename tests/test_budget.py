@@ -7,8 +7,8 @@ import pytest
 
 from tests.support import TOKEN, DevServer
 from tests.test_modes import run_cgi
-from wechat import simulator
-from wechat.messages import parse_xml
+from admin import simulator
+from wechat.xmlparse import parse_xml
 
 
 def wait_for_sent(fake, count=1, timeout=10.0):

@@ -10,9 +10,10 @@ import sys
 import pytest
 
 from tests.support import ROOT, DevServer, call, fixture
-from wechat import simulator
+from admin import simulator
 from wechat.crypto import MessageCrypto, decode_aes_key
-from wechat.messages import parse_message, parse_xml
+from wechat.messages import parse_message
+from wechat.xmlparse import parse_xml
 from wechat.signature import sign
 
 # WeChat's sample for Official Accounts (WXBizMsgCrypt demo).
@@ -184,7 +185,7 @@ def test_plain_requests_do_not_load_the_aes_library():
         "import sys, importlib.util as u; sys.path.insert(0, %r)\n"
         "s = u.spec_from_file_location('m', %r); m = u.module_from_spec(s); s.loader.exec_module(m)\n"
         "from tests.support import call\n"
-        "from wechat import simulator\n"
+        "from admin import simulator\n"
         "r = call('POST', simulator.signed_query('testtoken'), simulator.text('hi'))\n"
         "assert r.status == '200 OK', r\n"
         "print(sorted(n for n in sys.modules if n.split('.')[0] in ('cryptography', 'Crypto', 'urllib3', 'redis')))\n"

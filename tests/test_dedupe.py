@@ -11,8 +11,8 @@ import threading
 import pytest
 
 from tests.support import ROOT, TOKEN, DevServer
-from wechat import simulator
-from wechat.messages import parse_xml
+from admin import simulator
+from wechat.xmlparse import parse_xml
 
 
 @pytest.fixture

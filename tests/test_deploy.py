@@ -10,7 +10,7 @@ import pytest
 
 from tests import apache
 from tests.support import ROOT
-from wechat import deploy
+from admin import deploy
 
 LINUX_MODES = ["cgi", "fcgid", "proxy-fcgi"]
 

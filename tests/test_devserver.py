@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from tests.support import ROOT, DevServer, free_port
-from wechat import simulator
-from wechat.messages import parse_xml
+from admin import simulator
+from wechat.xmlparse import parse_xml
 
 
 @pytest.fixture(scope="module")

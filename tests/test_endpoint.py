@@ -5,12 +5,13 @@ import json
 import pytest
 
 from tests.support import TOKEN, call, fixture, load_server
-from wechat import simulator
-from wechat.messages import parse_xml
-from wechat.simulator import signed_query
+from admin import simulator
+from wechat.xmlparse import parse_xml
+from admin.simulator import signed_query
 
 load_server()
-from handlers.dispatch import Skill, on  # noqa: E402
+from handlers.skills import load_skills  # noqa: E402
+from handlers.skills.registry import Skill, on  # noqa: E402
 
 
 def post(body, token=TOKEN, **query_extra):
@@ -140,14 +141,17 @@ def test_messages_no_skill_answers_get_success(name):
     assert response.status == "200 OK" and response.data == b"success"
 
 
-def test_a_crashing_skill_is_logged_and_the_follower_gets_success(monkeypatch, wechat_log):
+@pytest.mark.parametrize("calls_out", [False, True], ids=["ordinary", "calls-out"])
+def test_a_crashing_skill_is_logged_and_the_follower_gets_success(monkeypatch, wechat_log, calls_out):
+    # One rule for both kinds: no later skill (the reversed echo would say "moob") answers instead.
     def explode(message, ctx):
         raise RuntimeError("the skill broke")
 
-    crashing = Skill(explode, 0, lambda m: m.type == "text" and m.content == "boom")
-    monkeypatch.setattr(on, "skills", [crashing] + on.skills)
+    crashing = Skill(explode, 0, lambda m: m.type == "text" and m.content == "boom", calls_out=calls_out)
+    monkeypatch.setattr(on, "skills", [crashing] + load_skills().skills)
     response = post(simulator.text("boom"))
     assert response.status == "200 OK" and response.data == b"success"
+    assert "skill explode failed on text" in wechat_log.text
     assert "RuntimeError: the skill broke" in wechat_log.text and "Traceback" in wechat_log.text
     assert b"Traceback" not in response.data
 

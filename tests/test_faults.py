@@ -7,8 +7,8 @@ import tempfile
 import pytest
 
 from tests.support import TOKEN, DevServer
-from wechat import simulator
-from wechat.messages import parse_xml
+from admin import simulator
+from wechat.xmlparse import parse_xml
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import TOKEN, call
-from wechat import simulator
-from wechat.messages import ParseError, parse_message
-from wechat.simulator import signed_query
+from admin import simulator
+from wechat.messages import parse_message
+from wechat.xmlparse import ParseError
+from admin.simulator import signed_query
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FIELDS = ["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "Event", "EventKey",

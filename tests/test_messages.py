@@ -6,6 +6,7 @@ import pytest
 
 from tests.support import FIXTURES, fixture
 from wechat import messages as m
+from wechat.xmlparse import ParseError
 
 FOLLOWER = "oFfRYs9hXuDQP8_fMG6RGPAHgTXo"
 
@@ -119,7 +120,7 @@ def test_chinese_and_markup_in_cdata_arrive_unchanged():
     ],
 )
 def test_bad_bodies_are_parse_errors_with_a_reason(body, reason):
-    with pytest.raises(m.ParseError) as error:
+    with pytest.raises(ParseError) as error:
         m.parse_message(body)
     assert reason in str(error.value)
 
@@ -127,5 +128,5 @@ def test_bad_bodies_are_parse_errors_with_a_reason(body, reason):
 def test_billion_laughs_is_refused_before_expansion():
     entities = "".join('<!ENTITY l%d "&l%d;&l%d;&l%d;&l%d;">' % (i, i - 1, i - 1, i - 1, i - 1) for i in range(1, 12))
     body = '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY l0 "ha">%s]><xml><MsgType>&l11;</MsgType></xml>' % entities
-    with pytest.raises(m.ParseError):
+    with pytest.raises(ParseError):
         m.parse_message(body.encode())

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from tests.support import ROOT, TOKEN, load_server
-from wechat import simulator
-from wechat.messages import parse_xml
+from admin import simulator
+from wechat.xmlparse import parse_xml
 
 server = load_server()
 

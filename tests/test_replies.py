@@ -6,8 +6,8 @@ import pytest
 
 from tests.support import load_server
 from wechat import replies as r
-from wechat.messages import parse_xml
-from wechat.simulator import text
+from wechat.xmlparse import parse_xml
+from admin.simulator import text
 
 load_server()  # web.config.debug off before the templates are loaded
 from handlers.render import as_reply, render_reply  # noqa: E402

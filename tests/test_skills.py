@@ -10,9 +10,9 @@ from http.server import HTTPServer, SimpleHTTPRequestHandler
 import pytest
 
 from tests.support import ROOT, TOKEN, DevServer, call, fixture
-from wechat import simulator
-from wechat.messages import parse_xml
-from wechat.simulator import signed_query
+from admin import simulator
+from wechat.xmlparse import parse_xml
+from admin.simulator import signed_query
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_a_broken_rules_file_keeps_the_last_good_rules_and_logs_the_line(account
 
 
 def test_the_example_rules_file_is_valid():
-    from wechat.rules import parse_rules
+    from handlers.skills.backends.rules import parse_rules
 
     with open(os.path.join(ROOT, "replies.example.ini"), encoding="utf-8") as f:
         rules = parse_rules(f.read())
@@ -157,10 +157,10 @@ def test_rules_reload_in_a_live_server_without_restart(tmp_path):
 # --- jokes -------------------------------------------------------------------------------------
 
 def shipped_jokes():
-    from handlers.skills.jokes import JOKES_FILE
-    from wechat.jokes import load_file
+    from handlers.skills.backends.jokes import load_file
+    from wechat.config import Settings
 
-    return load_file(JOKES_FILE)
+    return load_file(Settings().jokes_file)
 
 
 def test_there_are_at_least_30_jokes():
@@ -218,7 +218,7 @@ def test_jokes_fetch_extracts_deduplicates_and_serves_them(account, joke_page):
     regex = manage("jokes", "fetch", joke_page, "--regex", r"<!-- JOKE: (.*?) -->")
     assert "found 2 jokes, 2 new" in regex.stdout
     from handlers.runtime import current_settings, current_store
-    from wechat.jokes import fetched
+    from handlers.skills.backends.jokes import fetched
 
     stored = fetched(current_store(current_settings()))
     assert stored == ["第一个网上的笑话：\n包子和馒头打架。", "第二个 & 网上的笑话", "注释里的笑话一", "注释里的笑话二"]

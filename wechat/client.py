@@ -20,7 +20,7 @@ class WeChatAPIError(Exception):
 
 class WeChatClient:
     def __init__(self, settings, store, timeout=5.0):
-        if not settings.appid or not settings.appsecret:
+        if not settings.has_api_credentials:
             raise WeChatAPIError(-1, "the API needs appid and appsecret (WECHAT_APPID / WECHAT_APPSECRET)")
         self.settings = settings
         self.base = settings.api_base.rstrip("/")
@@ -30,24 +30,17 @@ class WeChatClient:
     # --- HTTP --------------------------------------------------------------------------------
 
     def _http(self, method, path, params=None, payload=None):
-        import urllib.error  # lazily: ~30 ms of imports a plain CGI request never needs
-        import urllib.parse
-        import urllib.request
+        from wechat.http import Unreachable, fetch
 
-        url = self.base + path + ("?" + urllib.parse.urlencode(params) if params else "")
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8") if payload is not None else None
-        request = urllib.request.Request(url, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json; charset=utf-8")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read()
-        except urllib.error.HTTPError as e:
-            raise WeChatAPIError(-e.code, "HTTP %d from %s" % (e.code, path))
-        except (urllib.error.URLError, OSError) as e:
-            raise WeChatAPIError(-1, "cannot reach %s: %s" % (self.base, getattr(e, "reason", e)))
+            response = fetch(self.base + path, method, params, data, "application/json; charset=utf-8", self.timeout)
+        except Unreachable as e:
+            raise WeChatAPIError(-1, str(e))
+        if not response.ok:
+            raise WeChatAPIError(-response.status, "HTTP %d from %s" % (response.status, path))
         try:
-            result = json.loads(body.decode("utf-8"))
+            result = json.loads(response.body.decode("utf-8"))
         except ValueError:
             raise WeChatAPIError(-1, "answer from %s is not JSON" % path)
         if isinstance(result, dict) and result.get("errcode"):

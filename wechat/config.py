@@ -34,10 +34,16 @@ class Settings(Record):
         "welcome_text": "感谢关注！发送“帮助”看看我能做什么。",
         "book_api_base": "https://openlibrary.org",
         "rules_file": os.path.join(ROOT, "replies.ini"),
+        "jokes_file": os.path.join(ROOT, "handlers", "skills", "jokes.txt"),
         "skill_modules": "",  # comma-separated modules with more skills (importing registers them)
         "source": "",  # the ini file these came from, for messages; "" when there was none
     }
     fields = tuple(defaults)
+
+    @property
+    def has_api_credentials(self):
+        """Whether WeChat's API (customer-service messages, menus, users) can be called."""
+        return bool(self.appid and self.appsecret)
 
     def require_token(self):
         """Raise ConfigError naming the setting when the token is missing."""
@@ -89,6 +95,7 @@ SOURCES = {
     "welcome_text": ("skills", "WECHAT_WELCOME_TEXT"),
     "book_api_base": ("skills", "BOOK_API_BASE"),
     "rules_file": ("skills", "WECHAT_RULES_FILE"),
+    "jokes_file": ("skills", "WECHAT_JOKES_FILE"),
     "skill_modules": ("skills", "WECHAT_SKILL_MODULES"),
 }
 

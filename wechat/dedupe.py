@@ -10,10 +10,10 @@ reply and sends the same bytes; if the first is still running when the budget en
 import logging
 import time
 
+from wechat.replies import SUCCESS
 from wechat.store import StoreError
 
 POLL_SECONDS = 0.05
-SUCCESS = b"success"
 
 log = logging.getLogger("wechat")
 

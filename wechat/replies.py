@@ -78,6 +78,17 @@ class EmptyReply(Reply):
 SUCCESS = b"success"
 
 
+def reply_templates():
+    """The template name of every reply type (templates/<name>.xml), from the classes themselves."""
+    found, pending = set(), [Reply]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.template:
+            found.add(cls.template)
+    return sorted(found)
+
+
 def cdata(text):
     """Wrap text in CDATA so &, < and quotes pass unchanged; a `]]>` inside is split across sections.
 

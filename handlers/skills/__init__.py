@@ -1,21 +1,28 @@
-"""The skills that answer followers; importing this package registers them all with `on`.
+"""The skills that answer followers, their machinery (registry, budget) and their back-ends.
 
-Import order is registration order within one precedence: the admin's rules first, the reversed
-echo (the catch-all for text) last.
+Importing the package registers nothing: `load_skills()` imports the built-in skill modules
+(each import registers its skills with `on`) and the admin's own, once per process. So a tool
+that needs only a back-end (manage.py's jokes fetch) does not build the whole registry.
 """
 
-from handlers.dispatch import on
-from handlers.skills import admin_rules, books, jokes, media, basic  # noqa: F401,E402  (register by import)
+import importlib
 
-__all__ = ["on", "load_skill_modules"]
+from handlers.skills.registry import on
+
+# Import order is registration order within one precedence: the admin's rules first, the
+# reversed echo (the catch-all for text) last.
+BUILT_IN = ("admin_rules", "books", "jokes", "media", "basic")
+
+__all__ = ["on", "load_skills"]
 
 
-def load_skill_modules(names):
-    """Import the admin's own skill modules (setting skill_modules); each import registers its skills.
+def load_skills(extra_modules=""):
+    """The registry with the built-in skills and the admin's modules (setting skill_modules) loaded.
 
-    Python caches imports, so this costs a dict lookup per request after the first.
+    Python caches imports, so after the first call this costs a few dict lookups.
     """
-    import importlib
-
-    for name in filter(None, (n.strip() for n in names.split(","))):
+    for name in BUILT_IN:
+        importlib.import_module("handlers.skills." + name)
+    for name in filter(None, (n.strip() for n in extra_modules.split(","))):
         importlib.import_module(name)
+    return on

@@ -1,10 +1,11 @@
 """The admin's rules file as skills: greeting, keyword rules, menu clicks first; the default reply last."""
 
+import logging
 import os
 
-from handlers.dispatch import ADMIN_RULES, on
-from handlers.runtime import log
+from handlers.skills.registry import ADMIN_RULES, on
 
+log = logging.getLogger("wechat")
 _files = {}  # path -> RulesFile, so a long-lived process re-reads only on change
 
 
@@ -25,7 +26,7 @@ def current_rules(settings):
     if path not in _files:
         if not os.path.exists(path):
             return NoRules
-        from wechat.rules import RulesFile
+        from handlers.skills.backends.rules import RulesFile
 
         _files[path] = RulesFile(path, lambda e: log.error("rules file not loaded, keeping the last good rules: %s", e))
     return _files[path].current()

@@ -1,6 +1,6 @@
 """The first skills: a welcome for new followers, help, and the reference course's reversed echo."""
 
-from handlers.dispatch import on
+from handlers.skills.registry import on
 
 
 @on.event("subscribe", help="")
@@ -10,7 +10,7 @@ def welcome(message, ctx):
 
 @on.text("帮助", "help", "?", "菜单", help="帮助 / help — 这条说明")
 def help_text(message, ctx):
-    lines = ctx.extras["registry"].help_lines(ctx.settings)
+    lines = ctx.registry.help_lines(ctx.settings)
     return "我能做这些：\n" + "\n".join("· " + line for line in lines)
 
 

@@ -1,7 +1,6 @@
 """Books (豆米查书): an ISBN-10/13, or `书 <title>`, answered with the book as a news reply."""
 
-from handlers.dispatch import on
-from handlers.runtime import current_store
+from handlers.skills.registry import on
 from wechat.replies import Article, NewsReply
 
 SERVICE_DOWN = "查书服务暂时连不上，请过一会儿再试。"
@@ -16,9 +15,9 @@ def book_reply(book):
 
 
 def library(ctx):
-    from wechat.books import OpenLibrary
+    from handlers.skills.backends.books import OpenLibrary
 
-    return OpenLibrary(ctx.settings.book_api_base, current_store(ctx.settings))
+    return OpenLibrary(ctx.settings.book_api_base, ctx.store)
 
 
 def looks_like_isbn(message):
@@ -26,14 +25,14 @@ def looks_like_isbn(message):
     text = message.content.strip()[:5].upper() if message.type == "text" else ""
     if not (text[:1].isdigit() or text.startswith("ISBN")):
         return False
-    from wechat.books import isbn_digits
+    from handlers.skills.backends.books import isbn_digits
 
     return isbn_digits(message.content) is not None
 
 
 @on.custom(looks_like_isbn, help="ISBN（10 或 13 位）— 查书", calls_out=True)
 def book_by_isbn(message, ctx):
-    from wechat.books import BookServiceError, check_digit, is_valid, isbn_digits
+    from handlers.skills.backends.books import BookServiceError, check_digit, is_valid, isbn_digits
 
     digits = isbn_digits(message.content)
     if not is_valid(digits):
@@ -48,7 +47,7 @@ def book_by_isbn(message, ctx):
 
 @on.regex(r"^(?:书|book)\s+(?P<title>\S.*)$", help="书 书名 — 按书名查书", calls_out=True)
 def book_by_title(message, ctx):
-    from wechat.books import BookServiceError
+    from handlers.skills.backends.books import BookServiceError
 
     title = ctx.match.group("title").strip()
     try:

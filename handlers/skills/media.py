@@ -1,6 +1,6 @@
 """Location and image messages: name the place; send the picture back (the image reply path end to end)."""
 
-from handlers.dispatch import on
+from handlers.skills.registry import on
 from wechat.replies import ImageReply
 
 

@@ -4,7 +4,7 @@ import html as html_module
 import re
 from html.parser import HTMLParser
 
-from wechat import jokes
+from handlers.skills.backends import jokes
 
 
 class _SelectorText(HTMLParser):

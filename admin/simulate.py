@@ -2,8 +2,8 @@
 
 import time
 
-from wechat import simulator
-from wechat.messages import ParseError, parse_xml
+from admin import simulator
+from wechat.xmlparse import ParseError, parse_xml
 
 
 def describe_reply(body):

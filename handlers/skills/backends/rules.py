@@ -7,8 +7,8 @@ Read with configparser; each section is one rule. Parsing is separate from the f
 import configparser
 import os
 import re
-from dataclasses import dataclass, field
 
+from wechat.record import Record
 from wechat.replies import (Article, ImageReply, MusicReply, NewsReply, TextReply, VideoReply, VoiceReply)
 
 MATCH_KINDS = ("exact", "contains", "regex")
@@ -19,14 +19,10 @@ class RulesError(ValueError):
     """A rules file that cannot be used; the message names the line and the reason."""
 
 
-@dataclass
-class Rule:
-    name: str
-    reply: object  # a Reply
-    match: str = "exact"
-    keywords: tuple = ()
-    pattern: object = None
-    help: str = ""
+class Rule(Record):
+    # reply: a Reply; match: one of MATCH_KINDS; pattern: the compiled regex of a regex rule
+    fields = ("name", "reply", "match", "keywords", "pattern", "help")
+    defaults = {"match": "exact", "keywords": (), "pattern": None, "help": ""}
 
     def matches(self, content):
         text = content.strip()
@@ -38,12 +34,16 @@ class Rule:
         return folded in self.keywords
 
 
-@dataclass
-class Rules:
-    welcome: object = None  # Reply for subscribe, or None (then the config's welcome_text)
-    default: object = None  # Reply when no rule or skill answered a text message
-    keywords: list = field(default_factory=list)  # Rules, exact first, then contains, then regex
-    clicks: dict = field(default_factory=dict)  # menu key -> Reply
+class Rules(Record):
+    # welcome: Reply for subscribe, or None (then the config's welcome_text); default: Reply when no rule
+    # or skill answered a text; keywords: Rules, exact first, then contains, then regex; clicks: menu key -> Reply
+    fields = ("welcome", "default", "keywords", "clicks")
+    defaults = {"welcome": None, "default": None, "keywords": None, "clicks": None}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keywords = [] if self.keywords is None else self.keywords
+        self.clicks = {} if self.clicks is None else self.clicks
 
     def find(self, content):
         return next((rule for rule in self.keywords if rule.matches(content)), None)

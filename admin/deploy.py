@@ -8,6 +8,7 @@ import sys
 from wechat.config import ROOT, ConfigError, config_path, load_settings
 
 MODES = ("cgi", "fcgid", "proxy-fcgi")
+APP_PACKAGES = ("wechat", "handlers", "admin")  # the app's Python packages, byte-compiled by deploy
 FLAVOURS = ("debian", "wamp")
 
 # The paths and names the shipped files in apache/ are written for; rendering replaces them.
@@ -21,7 +22,6 @@ FCGID_ON_WINDOWS = (
     "mod_fcgid cannot run this app on Windows: it hands the child a named pipe and flup speaks FastCGI "
     "only over sockets. Use --mode proxy-fcgi (flup on TCP 127.0.0.1 behind mod_proxy_fcgi)."
 )
-REPLY_TEMPLATES = ("wx", "image", "voice", "video", "music", "news", "transfer_customer_service", "encrypted")
 
 
 class DeployError(Exception):
@@ -83,13 +83,11 @@ def compile_app(python, root=ROOT):
     and without .pyc files every CGI request compiles every module again (tens of milliseconds)."""
     if re.match(r"^[A-Za-z]:", python) and os.name != "nt":
         return False  # a Windows interpreter, rendered from elsewhere
-    folders = [os.path.join(root, name) for name in ("wechat", "handlers")]
-    result = subprocess.run([python, "-m", "compileall", "-q", *folders], capture_output=True, text=True, timeout=300)
-    templates = subprocess.run(  # and the compiled templates (see handlers.render.CachedTemplate)
-        [python, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import web; web.config.debug = False; "
-                       "from handlers.render import precompile_templates; precompile_templates()", root],
-        capture_output=True, text=True, timeout=300)
-    return result.returncode == 0 and templates.returncode == 0
+    # `manage.py precompile` run by that interpreter: bytecode, and the compiled templates
+    # (see handlers.render.CachedTemplate).
+    result = subprocess.run([python, os.path.join(root, "manage.py"), "precompile"],
+                            capture_output=True, text=True, timeout=300)
+    return result.returncode == 0
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -142,13 +140,16 @@ def check_config():
         settings = load_settings()
     except ConfigError as e:
         return [str(e)]
-    from wechat.rules import check_rules_file
+    from handlers.skills.backends.rules import check_rules_file
 
     return settings.problems() + check_rules_file(settings.rules_file)
 
 
 def check_templates(root=ROOT):
-    missing = [n for n in REPLY_TEMPLATES if not os.path.exists(os.path.join(root, "templates", n + ".xml"))]
+    from handlers.render import ENVELOPE_TEMPLATE
+    from wechat.replies import reply_templates
+
+    missing = [n for n in reply_templates() + [ENVELOPE_TEMPLATE] if not os.path.exists(os.path.join(root, "templates", n + ".xml"))]
     return ["Reply templates are missing from %s: %s; restore them from the release." %
             (os.path.join(root, "templates"), ", ".join(missing))] if missing else []
 
@@ -214,7 +215,7 @@ def check_bytecode(root=ROOT):
     import importlib.util
 
     stale = []
-    for folder in ("wechat", "handlers"):
+    for folder in APP_PACKAGES:
         for directory, _, files in os.walk(os.path.join(root, folder)):
             if "__pycache__" in directory:
                 continue

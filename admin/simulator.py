@@ -2,11 +2,8 @@
 
 import secrets
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 
+from wechat.http import fetch
 from wechat.replies import cdata
 from wechat.signature import sign
 
@@ -120,26 +117,12 @@ KINDS = {
 }
 
 
-@dataclass
-class Response:
-    status: int
-    content_type: str
-    body: bytes
-    raw_body: bytes = b""  # as sent, when body is the decrypted reply
-
-
 def http(method, url, query=None, body=None, timeout=10.0):
-    """One HTTP request; any status comes back as a Response (no exception for 4xx/5xx)."""
-    if query:
-        url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query)
-    request = urllib.request.Request(url, data=body, method=method)
-    if body is not None:
-        request.add_header("Content-Type", "text/xml; charset=utf-8")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as r:
-            return Response(r.status, r.headers.get("Content-Type", ""), r.read())
-    except urllib.error.HTTPError as e:
-        return Response(e.code, e.headers.get("Content-Type", ""), e.read())
+    """One HTTP request as WeChat makes it; any status comes back as a Response (wechat.http.Unreachable
+    when nothing answers). A Response's `raw_body` is what came over the wire (see send())."""
+    response = fetch(url, method, query, body, "text/xml; charset=utf-8", timeout)
+    response.raw_body = response.body
+    return response
 
 
 def verify_url(url, token):
@@ -166,7 +149,7 @@ def encrypt_request(body, crypto, timestamp=None, nonce=None, compat=False):
 
 def open_reply(body, crypto):
     """The reply XML inside an encrypted reply, after checking its MsgSignature; `success` passes through."""
-    from wechat.messages import parse_xml
+    from wechat.xmlparse import parse_xml
 
     if body == b"success" or not body:
         return body
@@ -187,6 +170,5 @@ def post_message(url, token, body, crypto=None, compat=False):
         query.update(extra)
     response = http("POST", url, query, body)
     if crypto is not None and response.status == 200:
-        response.raw_body = response.body
         response.body = open_reply(response.body, crypto)
     return response

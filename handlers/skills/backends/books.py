@@ -42,17 +42,18 @@ class OpenLibrary:
         self.store = store
 
     def _get_json(self, path, params, timeout):
-        import urllib.error
-        import urllib.parse
-        import urllib.request
+        from wechat.http import Unreachable, fetch
 
-        url = "%s%s?%s" % (self.base, path, urllib.parse.urlencode(params))
-        request = urllib.request.Request(url, headers={"User-Agent": "wechat-webpy-server (book lookup)"})
         try:
-            with urllib.request.urlopen(request, timeout=max(0.1, timeout)) as response:
-                return json.loads(response.read().decode("utf-8"))
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            raise BookServiceError(str(getattr(e, "reason", e)))
+            response = fetch(self.base + path, query=params, timeout=timeout)
+        except Unreachable as e:
+            raise BookServiceError(str(e))
+        if not response.ok:
+            raise BookServiceError("HTTP %d from %s" % (response.status, self.base))
+        try:
+            return json.loads(response.body.decode("utf-8"))
+        except ValueError:
+            raise BookServiceError("the answer from %s is not JSON" % self.base)
 
     def _cached(self, key, fetch):
         """The cached answer (a dict, or {} for 'not found'), else fetch() and cache it."""

@@ -1,35 +1,42 @@
 """The skill registry: one decorator registers a skill; dispatch runs the first that answers.
 
-    from handlers.dispatch import on
+    from handlers.skills.registry import on
 
     @on.text("天气", "weather", help="天气 — today's weather")
     def weather(message, ctx):
         return "晴"                 # a str is a text reply; a Reply object any other; None: next skill
 
-A skill gets the message and a Context (settings, the regex match). Skills are tried by
-precedence: the admin's rules file, then exact keywords, menu keys and events, then regexes,
-then catch-alls by message type; within one precedence, in the order they were registered.
-A skill's `help` is a line for the 帮助 answer, or a function settings -> lines.
+A skill gets the message and a Context: settings, the store, the registry, the regex match, the
+reply deadline. Skills are tried by precedence: the admin's rules file, then exact keywords, menu
+keys and events, then regexes, then catch-alls by message type; within one precedence, in the order
+they were registered. A skill's `help` is a line for the 帮助 answer, or a function settings -> lines.
+
+One rule for a skill that raises, whatever kind it is: its traceback is logged and the follower gets
+`success` (no later skill answers in its place: a crash is not "no answer").
 """
 
+import logging
 import re
 import time
 import traceback
 
-from handlers.budget import run_with_budget, send_late
-from handlers.runtime import log
+from handlers.skills.budget import run_with_budget, send_late
 from wechat.record import Record
 from wechat.replies import EmptyReply
 
+log = logging.getLogger("wechat")
 ADMIN_RULES, EXACT, PATTERN, CATCH_ALL = -1, 0, 1, 2  # the admin's rules file outranks every skill
 
 
 class Context(Record):
-    """What a skill gets besides the message: settings, the regex match, and the reply deadline."""
+    """What a skill gets besides the message; built once per message, `match` set per skill tried."""
 
-    fields = ("settings", "match", "extras", "deadline")
-    # match: the re.Match of a regex skill; deadline: time.monotonic() by which the reply must be ready
-    defaults = {"match": None, "extras": None, "deadline": 0.0}
+    # store: the store the endpoint opened (None when it is unavailable); registry: the skills, for help;
+    # deadline: time.monotonic() by which the reply must be ready; run_mode: cgi, fcgi, dev or wsgi;
+    # match: the re.Match of a regex skill; session: the follower's conversation state (None: none kept)
+    fields = ("settings", "store", "registry", "deadline", "run_mode", "match", "session")
+    defaults = {"store": None, "registry": None, "deadline": 0.0, "run_mode": "wsgi", "match": None,
+                "session": None}
 
     def seconds_left(self):
         return max(0.0, self.deadline - time.monotonic())
@@ -37,11 +44,26 @@ class Context(Record):
     @property
     def can_answer_late(self):
         """Whether an answer that misses the budget can still reach the follower (customer-service API)."""
-        return bool(self.settings.appid and self.settings.appsecret)
+        return self.settings.has_api_credentials
 
     def call_timeout(self, late_limit=10.0):
         """Timeout for a call out: within the budget, or longer when a late answer can still be sent."""
         return late_limit if self.can_answer_late else max(0.1, self.seconds_left() - 0.3)
+
+
+class SkillFailed(Record):
+    """What a skill that raised leaves behind (its traceback is already in the log)."""
+
+    fields = ("skill",)
+
+
+def attempt(skill, message, ctx):
+    """skill(message, ctx), or SkillFailed: the one place a skill's exception is caught and logged."""
+    try:
+        return skill.func(message, ctx)
+    except Exception:
+        log.error("skill %s failed on %s:\n%s", skill.name, message.type, traceback.format_exc().rstrip())
+        return SkillFailed(skill.name)
 
 
 class Skill(Record):
@@ -57,6 +79,12 @@ class Skill(Record):
 def normalise_keyword(text):
     """How keywords compare: surrounding space and ASCII case do not matter; ？ is ?."""
     return text.strip().lower().replace("？", "?")
+
+
+def deliver_late(message, ctx, answer):
+    """An answer that came after the budget: sent on, unless there is none (a failure is already logged)."""
+    if answer is not None and not isinstance(answer, SkillFailed):
+        send_late(message, ctx, answer)
 
 
 class SkillRegistry:
@@ -114,34 +142,35 @@ class SkillRegistry:
                 lines.append(skill.help)
         return lines
 
-    def dispatch(self, message, settings, run_mode="wsgi"):
+    def dispatch(self, message, ctx):
         """The first answer (str, Reply) of a matching skill, or None when none answers.
 
-        A skill that raises is logged with its traceback and counts as no answer: the
-        follower must never see an error because one skill broke. A calls_out skill that
-        misses the reply budget makes the answer EmptyReply (`success`) and is sent later.
+        A skill that raises ends dispatch with EmptyReply (`success`); see attempt(). A calls_out
+        skill that misses the reply budget also gives EmptyReply now; its answer is sent later.
         """
-        deadline = time.monotonic() + settings.reply_budget_seconds
         for skill in self.skills:
             match = skill.matches(message)
             if not match:
                 continue
-            ctx = Context(settings, match if isinstance(match, re.Match) else None, {"registry": self}, deadline)
+            ctx.match = match if isinstance(match, re.Match) else None
             if skill.calls_out:
                 in_time, answer = run_with_budget(
-                    lambda: skill.func(message, ctx), ctx.seconds_left(),
-                    lambda late: send_late(message, settings, late), use_fork=run_mode == "cgi")
+                    lambda: attempt(skill, message, ctx), ctx.seconds_left(),
+                    lambda late: deliver_late(message, ctx, late), use_fork=ctx.run_mode == "cgi")
                 if not in_time:
                     return EmptyReply()
             else:
-                try:
-                    answer = skill.func(message, ctx)
-                except Exception:
-                    log.error("skill %s failed on %s:\n%s", skill.name, message.type, traceback.format_exc().rstrip())
-                    return None
+                answer = attempt(skill, message, ctx)
+            if isinstance(answer, SkillFailed):
+                return EmptyReply()
             if answer is not None:
                 return answer
         return None
+
+    def context(self, settings, store=None, run_mode="wsgi", session=None):
+        """A Context for one message, its reply deadline starting now."""
+        deadline = time.monotonic() + settings.reply_budget_seconds
+        return Context(settings, store, self, deadline, run_mode, None, session)
 
 
 on = SkillRegistry()

@@ -1,10 +1,37 @@
-"""Safe and compatible mode at the endpoint: open an encrypted request, seal the reply in kind."""
+"""The encryption envelope of one request: the message XML inside, and `seal()` for the reply going out.
 
-from handlers.render import render_envelope
+Plain requests get an envelope whose seal changes nothing; safe and compatible mode's encrypted
+requests (encrypt_type=aes) are opened with the account's key and their replies sealed in kind.
+Only an encrypted request loads the AES code.
+"""
+
 from handlers.refused import Refused
 from wechat.config import ConfigError
-from wechat.crypto import CryptoError, MessageCrypto
-from wechat.messages import ParseError, parse_xml
+from wechat.xmlparse import ParseError, parse_xml
+
+
+class PlainEnvelope:
+    encrypted = False
+
+    def __init__(self, xml):
+        self.xml = xml
+
+    def seal(self, reply):
+        return reply
+
+
+class SealedEnvelope:
+    """An encrypted request: its reply goes back encrypted, with the request's timestamp and nonce."""
+
+    encrypted = True
+
+    def __init__(self, xml, crypto, timestamp, nonce):
+        self.xml, self.crypto, self.timestamp, self.nonce = xml, crypto, timestamp, nonce
+
+    def seal(self, reply):
+        from handlers.render import render_envelope
+
+        return render_envelope(self.crypto.envelope(reply, self.timestamp, self.nonce))
 
 
 def message_crypto(settings):
@@ -13,6 +40,8 @@ def message_crypto(settings):
     Checked per message, not only in safe mode: an admin who switched the console to safe mode
     before config.ini gets this sentence in the error log rather than a mystery.
     """
+    from wechat.crypto import MessageCrypto
+
     if not settings.appid:
         raise ConfigError("Encrypted messages need the account's AppID: set appid under [wechat] or WECHAT_APPID.")
     try:
@@ -21,8 +50,8 @@ def message_crypto(settings):
         raise ConfigError(str(e))
 
 
-def open_request(body, query, settings):
-    """(plain XML bytes, MessageCrypto or None) for a POST body; Refused when it cannot be opened.
+def open_envelope(body, query, settings):
+    """The envelope of a POST body; Refused when it cannot be opened, ConfigError when we cannot open it.
 
     WeChat marks encrypted requests with encrypt_type=aes; compatible mode sends both kinds, and
     each is answered in kind.
@@ -30,7 +59,9 @@ def open_request(body, query, settings):
     if query.get("encrypt_type", "raw").lower() != "aes":
         if settings.encrypt_mode == "safe":
             raise Refused("400 Bad Request", "this server is in safe mode: messages must be encrypted", "plain-in-safe-mode")
-        return body, None
+        return PlainEnvelope(body)
+    from wechat.crypto import CryptoError
+
     crypto = message_crypto(settings)
     try:
         encrypted = parse_xml(body).get("Encrypt")
@@ -40,12 +71,8 @@ def open_request(body, query, settings):
         raise Refused("400 Bad Request", "bad message: Encrypt is missing", "bad-crypto")
     try:
         crypto.check(query.get("msg_signature"), query.get("timestamp"), query.get("nonce"), encrypted)
-        return crypto.decrypt(encrypted), crypto
+        xml = crypto.decrypt(encrypted)
     except CryptoError as e:
         status = "403 Forbidden" if e.status == 403 else "400 Bad Request"
         raise Refused(status, "bad encrypted message: %s" % e, "bad-crypto")
-
-
-def seal_reply(xml, crypto, query):
-    """The encrypted envelope for reply XML, with the request's timestamp and nonce."""
-    return render_envelope(crypto.envelope(xml, query.get("timestamp"), query.get("nonce")))
+    return SealedEnvelope(xml, crypto, query.get("timestamp"), query.get("nonce"))

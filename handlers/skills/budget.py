@@ -13,26 +13,17 @@ worker is a forked process in its own session that outlives it.
 import logging
 import os
 import threading
-import traceback
 
 log = logging.getLogger("wechat")
 TOOK, ABANDONED = b"T", b"A"
 
 
 def run_with_budget(call, budget, deliver_late, use_fork=False):
-    """call() -> answer. Returns (True, answer) when it came within `budget` seconds, else (False, None)
+    """call() -> answer; call must not raise (the registry's attempt() catches a skill's exception). Returns (True, answer) when it came within `budget` seconds, else (False, None)
     and deliver_late(answer) runs when it arrives."""
     if use_fork and hasattr(os, "fork"):
         return _forked(call, budget, deliver_late)
     return _threaded(call, budget, deliver_late)
-
-
-def _safe(call):
-    try:
-        return call()
-    except Exception:
-        log.error("slow skill failed:\n%s", traceback.format_exc().rstrip())
-        return None
 
 
 def _threaded(call, budget, deliver_late):
@@ -41,7 +32,7 @@ def _threaded(call, budget, deliver_late):
     finished = threading.Event()
 
     def work():
-        answer = _safe(call)
+        answer = call()
         with lock:
             state["answer"], state["done"] = answer, True
             late = state["abandoned"]
@@ -71,7 +62,7 @@ def _forked(call, budget, deliver_late):
             os.close(decision_write)
             os.setsid()
             _detach_stdio()
-            answer = _safe(call)
+            answer = call()
             try:
                 os.write(result_write, pickle.dumps(answer))
             except (OSError, pickle.PicklingError):
@@ -114,18 +105,15 @@ def _detach_stdio():
             handler.setStream(open(os.devnull, "w"))
 
 
-def send_late(message, settings, answer):
+def send_late(message, ctx, answer):
     """Deliver an answer that missed the budget through the customer-service API, or say why not."""
-    if answer is None:
-        return
-    if not (settings.appid and settings.appsecret):
+    if not ctx.settings.has_api_credentials:
         log.warning("late answer for a %s message dropped: sending it later needs appid and appsecret", message.type)
         return
-    from handlers.runtime import current_store
     from wechat.client import WeChatAPIError, WeChatClient
 
     try:
-        WeChatClient(settings, current_store(settings)).send_reply(message.source, answer)
+        WeChatClient(ctx.settings, ctx.store).send_reply(message.source, answer)
         log.info("late answer for a %s message sent through the customer-service API", message.type)
     except WeChatAPIError as e:
         log.error("late answer for a %s message not delivered: %s", message.type, e)

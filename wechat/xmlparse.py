@@ -1,0 +1,68 @@
+"""The hardened XML reader: minidom with no DTD or entities, turned into a dict of a body's fields."""
+
+from xml.dom import Node, expatbuilder
+from xml.parsers.expat import ExpatError
+
+# WeChat's deepest structure is xml > SendPicsInfo > PicList > item > PicMd5Sum; anything
+# much deeper is an attack on the converter, not a message.
+MAX_DEPTH = 8
+
+
+class ParseError(ValueError):
+    """The body is not a WeChat message; the text says why (it becomes the 400's reason)."""
+
+
+class _HardenedBuilder(expatbuilder.ExpatBuilder):
+    """minidom's own builder, refusing any DTD before expat can expand or fetch an entity."""
+
+    def start_doctype_decl_handler(self, *args):
+        raise ParseError("DOCTYPE declarations are not allowed")
+
+    def entity_decl_handler(self, *args):
+        raise ParseError("entity declarations are not allowed")
+
+
+def parse_xml(body):
+    """Parse a WeChat XML body (bytes) into a dict of its fields.
+
+    A leaf element becomes its text ("" when empty); an element with children becomes a
+    dict; a tag repeated among siblings becomes a list. Raises ParseError on anything
+    that is not a well-formed, DTD-free document rooted at <xml>.
+    """
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if not body or not body.strip():
+        raise ParseError("empty body")
+    try:
+        document = _HardenedBuilder().parseString(body)
+    except ExpatError as e:
+        raise ParseError("not well-formed XML (%s)" % e)
+    except (ValueError, LookupError) as e:  # unknown encodings and the like
+        if isinstance(e, ParseError):
+            raise
+        raise ParseError("unreadable XML (%s)" % e)
+    root = document.documentElement
+    if root.tagName != "xml":
+        raise ParseError("root element is <%s>, not <xml>" % root.tagName[:40])
+    fields = _element_value(root, 1)
+    return fields if isinstance(fields, dict) else {}
+
+
+def _element_value(node, depth):
+    children = [c for c in node.childNodes if c.nodeType == Node.ELEMENT_NODE]
+    if not children:
+        return "".join(
+            c.data for c in node.childNodes if c.nodeType in (Node.TEXT_NODE, Node.CDATA_SECTION_NODE)
+        )
+    if depth >= MAX_DEPTH:
+        raise ParseError("elements nested too deeply")
+    result = {}
+    for child in children:
+        value = _element_value(child, depth + 1)
+        if child.tagName not in result:
+            result[child.tagName] = value
+        elif isinstance(result[child.tagName], list):
+            result[child.tagName].append(value)
+        else:
+            result[child.tagName] = [result[child.tagName], value]
+    return result
