@@ -13,7 +13,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import web  # noqa: E402
+try:
+    import web  # noqa: E402
+except ImportError:
+    if __name__ != "__main__" or "GATEWAY_INTERFACE" in os.environ:
+        raise  # under Apache the traceback says what is missing; only a person at a terminal gets a venv made
+    from admin.bootstrap import run_in_venv  # stdlib only
+
+    run_in_venv(os.path.abspath(__file__), sys.argv[1:])  # does not return
 
 # Before the app exists: web.py turns debug on outside CGI/FastCGI, which reloads modules on
 # every request and shows tracebacks to clients. `--debug` or config turns it back on.
@@ -104,11 +111,41 @@ def run_cgi():
     wsgiref.handlers.CGIHandler().run(serving("cgi"))
 
 
+def keep_data_dir_owner():
+    """Started as root, never leave a root-owned database in a data dir that belongs to someone else."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    from admin.ownership import keep_data_dir_owner as keep
+    from wechat.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError:
+        return  # said when the first request loads the settings
+    if not settings.redis_url:
+        keep(settings.data_dir, os.path.join(settings.data_dir, "wechat.sqlite3"))
+
+
 def run_fcgi(address):
     from flup.server.fcgi import WSGIServer
 
+    if address is not None:  # a backend someone started (proxy-fcgi), perhaps as root
+        keep_data_dir_owner()
     # multiplexed=False: neither mod_fcgid nor mod_proxy_fcgi multiplexes requests on one connection.
     WSGIServer(serving("fcgi"), bindAddress=address, multiplexed=False, debug=False).run()
+
+
+def console_hint(port, token_note):
+    """What to put in WeChat's console, and the truth about ports: WeChat calls only 80 and 443."""
+    console = "In the WeChat console (开发 > 基本配置 > 服务器配置) use URL http://<your public host>/ and Token %s" % token_note
+    if port == 80:
+        return console
+    if port == 443:
+        return ("Port 443 means https://, and this development server speaks only plain http: put Apache in front "
+                "with `python3 manage.py deploy --https` (README: Deploying).")
+    return ("WeChat calls only port 80 (http://) or 443 (https://); its console refuses port %d. To get there, put "
+            "Apache in front (`python3 manage.py deploy`, README: Deploying), or for a trial run `sudo python3 code.py 80` "
+            "on a host with a public address.\nThen: %s" % (port, console))
 
 
 def run_dev(address, debug):
@@ -133,10 +170,12 @@ def run_dev(address, debug):
             print("code.py: %s" % problem, file=sys.stderr)
         return 2
     web.config.debug = debug or settings.debug
+    keep_data_dir_owner()
     host, port = address
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     print("WeChat server on http://%s:%d/  (mode dev, encrypt %s)" % (shown, port, settings.encrypt_mode))
-    print("In the WeChat console (开发 > 基本配置) use URL http://<your host>:%d/ and Token %s" % (port, token_note))
+    print(console_hint(port, token_note))
+    print("Try it as WeChat would: python3 manage.py simulate http://127.0.0.1:%d/" % port)
     sys.stdout.flush()
     server = wsgi.Server((host, port), serving("dev"), numthreads=10)
     try:

@@ -34,7 +34,9 @@ def apache_path(path):
 
 
 def render_vhost(mode, flavour, root=ROOT, python=sys.executable, server_name=SHIPPED_SERVER_NAME,
-                 port=80, backend_port=9000):
+                 port=None, backend_port=9000, https=False, cert=None, key=None, redirect_http=False, http_port=80):
+    """The vhost for this folder and Python: the shipped file for mode and flavour with its paths and names
+    replaced, and a header that says what to enable, where each log line lands, and (https) which certificate."""
     if mode not in MODES or flavour not in FLAVOURS:
         raise DeployError("mode must be one of %s and flavour one of %s" % (", ".join(MODES), ", ".join(FLAVOURS)))
     if mode == "fcgid" and flavour == "wamp":
@@ -42,18 +44,56 @@ def render_vhost(mode, flavour, root=ROOT, python=sys.executable, server_name=SH
     root, python = apache_path(os.path.abspath(root) if flavour == "debian" else root), apache_path(python)
     if mode == "fcgid" and (" " in root or " " in python):
         raise DeployError("FcgidWrapper cannot take paths with spaces (%s, %s): move the app or the venv." % (root, python))
+    port = int(port or (443 if https else 80))
     with open(os.path.join(ROOT, "apache", "%s.%s.conf" % (mode, flavour)), encoding="utf-8") as f:
         text = f.read()
     shipped = SHIPPED[flavour]
     # The shipped Python path contains the shipped root: replace it first.
     text = text.replace(shipped["python"], python).replace(shipped["root"], root.rstrip("/"))
     text = text.replace(SHIPPED_SERVER_NAME, server_name)
-    text = text.replace("<VirtualHost *:80>", "<VirtualHost *:%d>" % int(port))
+    text = text.replace("<VirtualHost *:80>", "<VirtualHost *:%d>" % port)
     text = text.replace(SHIPPED_BACKEND, "127.0.0.1:%d" % int(backend_port))
-    header = "# Rendered by `manage.py deploy --mode %s --flavour %s` for %s\n" % (mode, flavour, root)
-    if int(port) not in (80, 443):
-        header += "# Apache must listen on this port: add `Listen %d` (Debian: /etc/apache2/ports.conf).\n" % int(port)
-    return header + text
+    header = ["# Rendered by `manage.py deploy --mode %s --flavour %s` for %s" % (mode, flavour, root)]
+    if https:
+        from admin.https import default_certificate, with_https
+
+        default_cert, default_key = default_certificate(flavour, server_name)
+        text, more = with_https(text, flavour, server_name, apache_path(cert or default_cert),
+                                apache_path(key or default_key), port, redirect_http, int(http_port))
+        header += more
+    listening = [port] + ([int(http_port)] if https and redirect_http else [])
+    for number in listening:
+        if number not in (80, 443):
+            header.append("# Apache must listen on this port: add `Listen %d` (Debian: /etc/apache2/ports.conf). "
+                          "WeChat itself calls only ports 80 and 443." % number)
+    header += log_notes(mode, flavour)
+    return "\n".join(header) + "\n" + text
+
+
+def log_notes(mode, flavour):
+    """Header lines saying which log file holds which line in this mode (measured with Apache 2.4.71)."""
+    vhost_log = "${APACHE_LOG_DIR}/wechat-error.log" if flavour == "debian" else "logs/wechat-error.log"
+    main_log = "/var/log/apache2/error.log" if flavour == "debian" else "logs/apache_error.log"
+    if mode == "cgi" and flavour == "debian":
+        return [
+            "# Logs. mod_cgid (Debian's default, event MPM): the app's lines (one per request, its tracebacks and",
+            "#   settings errors) and `AH01241: exec of ... failed` go to Apache's main log, %s;" % main_log,
+            "#   %s has `End of script output before headers` and `AH01257`." % vhost_log,
+            "#   Under mod_cgi (prefork MPM, e.g. with PHP) the app's lines land in %s as `AH01215: stderr from`." % vhost_log,
+            "#   Set log_file in config.ini (e.g. in the data dir) to have the app's lines in a file of their own.",
+        ]
+    if mode == "cgi":
+        return ["# Logs: the app's lines (one per request, its tracebacks) land in %s as `AH01215: stderr from`;" % vhost_log,
+                "#   Apache's own start-up lines are in %s." % main_log]
+    if mode == "fcgid":
+        return [
+            "# Logs: the app's lines (one per request, settings errors) go to Apache's main log, %s" % main_log,
+            "#   (mod_fcgid's processes write there); %s has tracebacks of requests that failed" % vhost_log,
+            "#   (`mod_fcgid: stderr:`) and mod_fcgid's own errors. Set log_file in config.ini for a file of their own.",
+        ]
+    return ["# Logs: %s has Apache's lines (`AH01079` when the backend is down); the app's lines go to" % vhost_log,
+            "#   the backend's own output (the terminal, `journalctl -u wechat-backend`, or %s)." %
+            ("its log file" if flavour == "debian" else "var/backend.log with the scheduled task")]
 
 
 def shebang(python):
@@ -180,7 +220,7 @@ def check_interpreter(python, identity, user):
         blocked = first_blocked(python, identity, 5)
         if blocked:
             problems.append(
-                "Apache's user %s cannot run %s (%s is closed to it), e.g. a Python under root's home: build a "
+                "The server's user %s cannot run %s (%s is closed to it), e.g. a Python under root's home: build a "
                 "venv from a system Python (`/usr/bin/python3 -m venv /var/www/wechat/.venv`) and deploy with it."
                 % (user, python, blocked))
             return problems
@@ -192,22 +232,75 @@ def check_interpreter(python, identity, user):
     return problems
 
 
-def check_data_dir(identity, user):
+def _owner_name(path):
     try:
-        data_dir = load_settings().data_dir
+        import pwd
+
+        return pwd.getpwuid(os.stat(path).st_uid).pw_name
+    except (ImportError, KeyError, OSError):
+        return "another user"
+
+
+def _writable(path, identity, need):
+    if identity is None:
+        return os.access(path, os.W_OK)
+    return first_blocked(path, identity, need) is None
+
+
+def restart_hint(mode):
+    """After an ownership fix: FastCGI processes keep the database they opened read-only until they restart."""
+    if mode == "fcgid":
+        return (", then `sudo systemctl restart apache2`: a FastCGI process that opened the database read-only "
+                "keeps failing until it restarts")
+    if mode == "proxy-fcgi":
+        return (", then restart the backend: a process that opened the database read-only keeps failing until "
+                "it restarts")
+    return ""
+
+
+def check_data_dir(identity, user, mode=None):
+    """The data dir and every file and folder in it writable by the server's user, not only the dir."""
+    try:
+        settings = load_settings()
     except ConfigError:
         return []
-    target = data_dir
-    while not os.path.exists(target):
-        target = os.path.dirname(target)
-    if identity is None:
-        writable = os.access(target, os.W_OK)
-    else:
-        writable = first_blocked(target, identity, 3) is None
-    if writable:
+    data_dir = settings.data_dir
+    fix = "`sudo mkdir -p %s && sudo chown -R %s: %s`" % (data_dir, user, data_dir)
+    if not os.path.isdir(data_dir):
+        target = data_dir
+        while not os.path.exists(target):
+            target = os.path.dirname(target)
+        if _writable(target, identity, 3):
+            return []
+        return ["The data dir %s does not exist and %s cannot create it: run %s." % (data_dir, user, fix)]
+    blocked = [] if _writable(data_dir, identity, 3) else [data_dir]
+    for directory, folders, files in os.walk(data_dir):
+        blocked += [os.path.join(directory, name) for name in folders
+                    if not _writable(os.path.join(directory, name), identity, 7)]
+        blocked += [os.path.join(directory, name) for name in files
+                    if not _writable(os.path.join(directory, name), identity, 6)]
+    if not blocked:
         return []
-    return ["The data dir %s is not writable by %s: run `mkdir -p %s && chown %s %s`." %
-            (data_dir, user, data_dir, user, data_dir)]
+    example = blocked[0]
+    what = "The data dir %s" % data_dir if example == data_dir else \
+        "%d of the files and folders in the data dir %s" % (len(blocked), data_dir)
+    return ["%s %s not writable by %s (e.g. %s, owned by %s): every message then logs `attempt to write a readonly "
+            "database` or `unable to open database file`. Run `sudo chown -R %s: %s`%s."
+            % (what, "is" if example == data_dir else "are", user, example, _owner_name(example), user, data_dir,
+               restart_hint(mode))]
+
+
+def check_config_readable(identity, user):
+    """config.ini readable by the user the server runs as (a root-made 600 file is not)."""
+    path = config_path()
+    if identity is None or not os.path.exists(path):
+        return []
+    blocked = first_blocked(path, identity, 4)
+    if blocked is None:
+        return []
+    where = "" if blocked == os.path.realpath(path) else " (%s is closed to it)" % blocked
+    return ["%s cannot read %s%s: every request gets 503 and the log says `Cannot read %s`. Run `sudo chgrp %s %s "
+            "&& sudo chmod 640 %s`." % (user, path, where, path, user, path, path)]
 
 
 def check_bytecode(root=ROOT):
@@ -236,15 +329,32 @@ def check_app_readable(root, identity, user):
         return []
     blocked = first_blocked(os.path.join(root, "code.py"), identity, 4)
     if blocked:
-        return ["Apache's user %s cannot read the app (%s is closed to it): run `chmod o+rx` on the folders "
+        return ["The server's user %s cannot read the app (%s is closed to it): run `chmod o+rx` on the folders "
                 "and `chmod o+r` on the files, or move the app under /var/www." % (user, blocked)]
     return []
 
 
-def run_checks(mode, python=sys.executable, apache_user="www-data", root=ROOT):
-    """Every problem found, one sentence each with its fix; [] when the deployment looks right."""
-    identity = _identity(apache_user) if mode in ("cgi", "fcgid") else None
-    problems = check_config() + check_templates(root)
+def check_certificate(vhost_text):
+    """--https: the certificate and key the vhost names exist (Apache reads them as root, at start-up)."""
+    problems = []
+    for directive, path in re.findall(r'^\s*(SSLCertificate(?:Key)?File) "([^"]+)"', vhost_text, re.M):
+        if not os.path.isfile(path):
+            name = re.search(r"^\s*ServerName (\S+)", vhost_text, re.M)
+            problems.append(
+                "%s %s does not exist, and Apache will not start without it: get a certificate with `sudo certbot "
+                "certonly --apache -d %s` (while the plain-http vhost is enabled), or pass --cert and --key."
+                % (directive, path, name.group(1) if name else "your.host"))
+    return problems
+
+
+def run_checks(mode, python=sys.executable, apache_user="www-data", root=ROOT, backend=None):
+    """Every problem found, one sentence each with its fix; [] when the deployment looks right.
+
+    apache_user: the user the app runs as (Apache's; for proxy-fcgi, the backend's). backend: proxy-fcgi's
+    (host, port), checked for a FastCGI answer.
+    """
+    identity = _identity(apache_user)
+    problems = check_config() + check_config_readable(identity, apache_user) + check_templates(root)
     if mode == "cgi":
         problems += check_script(python, root)
         interpreter = _script_interpreter(root) or python
@@ -255,7 +365,11 @@ def run_checks(mode, python=sys.executable, apache_user="www-data", root=ROOT):
         problems += check_bytecode(root)
     if re.match(r"^[A-Za-z]:", interpreter) is None:  # a Windows path cannot be checked from here
         problems += check_interpreter(interpreter, identity, apache_user)
-    problems += check_data_dir(identity, apache_user)
+    problems += check_data_dir(identity, apache_user, mode)
+    if mode == "proxy-fcgi" and backend:
+        from admin.probe import check_backend
+
+        problems += check_backend(backend[0], backend[1], interpreter, root)
     return problems
 
 

@@ -117,18 +117,19 @@ KINDS = {
 }
 
 
-def http(method, url, query=None, body=None, timeout=10.0):
-    """One HTTP request as WeChat makes it; any status comes back as a Response (wechat.http.Unreachable
-    when nothing answers). A Response's `raw_body` is what came over the wire (see send())."""
-    response = fetch(url, method, query, body, "text/xml; charset=utf-8", timeout)
+def http(method, url, query=None, body=None, timeout=10.0, tls=None):
+    """One HTTP request as WeChat makes it: no redirect followed (WeChat follows none), so a 3xx comes back
+    as it is. Any status is a Response (wechat.http.Unreachable when nothing answers); its `raw_body` is
+    what came over the wire (see send()). tls: an ssl.SSLContext (wechat.http.tls_context) for https."""
+    response = fetch(url, method, query, body, "text/xml; charset=utf-8", timeout, tls=tls, follow_redirects=False)
     response.raw_body = response.body
     return response
 
 
-def verify_url(url, token):
+def verify_url(url, token, tls=None):
     """WeChat's URL check; returns (ok, Response)."""
     echostr = str(secrets.randbelow(10**18))
-    response = http("GET", url, signed_query(token, echostr=echostr))
+    response = http("GET", url, signed_query(token, echostr=echostr), tls=tls)
     return response.status == 200 and response.body.decode("utf-8", "replace") == echostr, response
 
 
@@ -158,7 +159,7 @@ def open_reply(body, crypto):
     return crypto.decrypt(envelope["Encrypt"])
 
 
-def post_message(url, token, body, crypto=None, compat=False):
+def post_message(url, token, body, crypto=None, compat=False, tls=None):
     """POST a signed message as WeChat does (encrypted when given a MessageCrypto); returns the Response.
 
     With crypto, the Response's body is the decrypted reply XML (or `success`).
@@ -168,7 +169,7 @@ def post_message(url, token, body, crypto=None, compat=False):
     if crypto is not None:
         body, extra = encrypt_request(body, crypto, timestamp, nonce, compat)
         query.update(extra)
-    response = http("POST", url, query, body)
+    response = http("POST", url, query, body, tls=tls)
     if crypto is not None and response.status == 200:
         response.body = open_reply(response.body, crypto)
     return response

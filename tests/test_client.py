@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import ROOT
 from wechat.client import WeChatAPIError, WeChatClient
-from wechat.config import Settings
+from wechat.config import ConfigError, Settings
 from wechat.store import open_store
 
 
@@ -119,7 +119,7 @@ def test_a_failed_command_exits_non_zero_with_errcode_and_errmsg(fake_wechat, st
 
 
 def test_the_client_needs_credentials():
-    with pytest.raises(WeChatAPIError, match="appsecret"):
+    with pytest.raises(ConfigError, match="appsecret is not set.*WECHAT_APPSECRET"):
         WeChatClient(Settings(appid="wx"), store=None)
 
 

@@ -1,8 +1,8 @@
 """WeChat's server API: access token, menus, customer-service messages, users, template messages.
 
-Every call has a timeout; every failure is one exception type with errcode and errmsg. A call that
-fails with an expired or invalid token (40001, 40014, 42001) drops the token, fetches one new one
-and retries once; never in a loop.
+Every call has a timeout; every failure is one exception type with errcode and errmsg (a missing appid
+or appsecret is ours: a ConfigError). A call that fails with an expired or invalid token (40001, 40014,
+42001) drops the token, fetches one new one and retries once; never in a loop.
 """
 
 import json
@@ -20,8 +20,7 @@ class WeChatAPIError(Exception):
 
 class WeChatClient:
     def __init__(self, settings, store, timeout=5.0):
-        if not settings.has_api_credentials:
-            raise WeChatAPIError(-1, "the API needs appid and appsecret (WECHAT_APPID / WECHAT_APPSECRET)")
+        settings.require_api_credentials()  # ConfigError: ours to fix, not WeChat's
         self.settings = settings
         self.base = settings.api_base.rstrip("/")
         self.timeout = timeout

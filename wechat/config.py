@@ -54,6 +54,18 @@ class Settings(Record):
                 "or set the environment variable WECHAT_TOKEN." % where
             )
 
+    def require_api_credentials(self):
+        """Raise ConfigError naming both settings when WeChat's API cannot be called: it is our configuration,
+        not an error from WeChat."""
+        if not self.has_api_credentials:
+            missing = " and ".join(name for name in ("appid", "appsecret") if not getattr(self, name))
+            raise ConfigError(
+                "WeChat's API needs the account's AppID and AppSecret (console: 开发 > 基本配置), and %s "
+                "is not set: put 'appid = ...' and 'appsecret = ...' under [wechat] in %s, or set the "
+                "environment variables WECHAT_APPID and WECHAT_APPSECRET."
+                % (missing, self.source or config_path())
+            )
+
     def problems(self):
         """Every setting that stops the server working, one sentence each; [] when all is well."""
         found = []
@@ -127,6 +139,13 @@ def load_settings(environ=None):
                 parser.read_file(f)
         except (configparser.Error, UnicodeDecodeError) as e:
             raise ConfigError("Cannot read %s: %s" % (path, str(e).splitlines()[0]))
+        except OSError as e:
+            # Under Apache the server runs as its own user (www-data), which often cannot read a file root made.
+            raise ConfigError(
+                "Cannot read %s (%s): the server's user must be able to read it; on Debian "
+                "`sudo chgrp www-data %s && sudo chmod 640 %s`, or run `python manage.py doctor`."
+                % (path, e.strerror or e, path, path)
+            )
         source = path
     kinds = {name: type(default) for name, default in Settings.defaults.items()}
     values = {"source": source}
