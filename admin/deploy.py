@@ -273,6 +273,11 @@ def check_data_dir(identity, user, mode=None):
         if _writable(target, identity, 3):
             return []
         return ["The data dir %s does not exist and %s cannot create it: run %s." % (data_dir, user, fix)]
+    if identity is not None:
+        closed = first_blocked(data_dir, identity, 3)
+        if closed is not None and closed != os.path.realpath(data_dir):
+            return ["%s cannot reach the data dir %s: %s is closed to it. Move the data dir (data_dir in config.ini) "
+                    "or run `sudo chmod o+x %s`." % (user, data_dir, closed, closed)]
     blocked = [] if _writable(data_dir, identity, 3) else [data_dir]
     for directory, folders, files in os.walk(data_dir):
         blocked += [os.path.join(directory, name) for name in folders
@@ -282,12 +287,14 @@ def check_data_dir(identity, user, mode=None):
     if not blocked:
         return []
     example = blocked[0]
-    what = "The data dir %s" % data_dir if example == data_dir else \
-        "%d of the files and folders in the data dir %s" % (len(blocked), data_dir)
-    return ["%s %s not writable by %s (e.g. %s, owned by %s): every message then logs `attempt to write a readonly "
-            "database` or `unable to open database file`. Run `sudo chown -R %s: %s`%s."
-            % (what, "is" if example == data_dir else "are", user, example, _owner_name(example), user, data_dir,
-               restart_hint(mode))]
+    if example == data_dir:
+        what = "The data dir %s (owned by %s) is" % (data_dir, _owner_name(example))
+    else:
+        what = "%d of the files and folders in the data dir %s are" % (len(blocked), data_dir)
+        what += " (e.g. %s, owned by %s)" % (os.path.relpath(example, data_dir), _owner_name(example))
+        what = what.replace(" are (", " (", 1) + " are"
+    return ["%s not writable by %s: every message then logs `attempt to write a readonly database` or `unable to "
+            "open database file`. Run `sudo chown -R %s: %s`%s." % (what, user, user, data_dir, restart_hint(mode))]
 
 
 def check_config_readable(identity, user):

@@ -13,13 +13,17 @@ def fastcgi_answers(host, port, timeout=3.0):
     content = bytes([len(name), 0]) + name
     record = struct.pack("!BBHHBB", 1, FCGI_GET_VALUES, 0, len(content), 0, 0) + content
     try:
-        with socket.create_connection((host, port), timeout=timeout) as connection:
-            connection.sendall(record)
-            header = connection.recv(8)
+        connection = socket.create_connection((host, port), timeout=timeout)
     except OSError as e:
         return e.strerror or str(e)
+    with connection:
+        try:
+            connection.sendall(record)
+            header = connection.recv(8)
+        except OSError as e:
+            header = b""
     if len(header) < 2 or header[1] != FCGI_GET_VALUES_RESULT:
-        return "something answers there, but not FastCGI"
+        return "something listens there, but not FastCGI"
     return None
 
 
