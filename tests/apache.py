@@ -102,22 +102,28 @@ TypesConfig /etc/mime.types
 ScriptSock {run}/cgisock
 FcgidIPCDir {run}/fcgid
 FcgidProcessTableFile {run}/fcgid_shm
-Include {vhost}
+{extra}Include {vhost}
 """
 
 
 class Apache:
     """apache2 -DFOREGROUND with a generated httpd.conf that includes one rendered vhost."""
 
-    def __init__(self, base, vhost_path, port):
+    def __init__(self, base, vhost_path, port, more_ports=(), tls=False):
+        """tls: the vhost on `port` speaks https (mod_ssl is loaded); more_ports: other ports to listen on."""
         self.run_dir = os.path.join(base, "run")
         os.makedirs(os.path.join(self.run_dir, "fcgid"), exist_ok=True)
         subprocess.run(["chown", "www-data:www-data", os.path.join(self.run_dir, "fcgid")], check=True)
         self.port = port
-        self.url = "http://127.0.0.1:%d/" % port
+        self.url = "%s://127.0.0.1:%d/" % ("https" if tls else "http", port)
         self.conf = os.path.join(self.run_dir, "httpd.conf")
+        extra = "".join("Listen 127.0.0.1:%d\n" % p for p in more_ports)
+        if tls:
+            extra += "LoadModule ssl_module {0}/mod_ssl.so\nLoadModule socache_shmcb_module {0}/mod_socache_shmcb.so\n" \
+                     "SSLSessionCache shmcb:{1}/ssl_scache(512000)\n".format(MODULES, self.run_dir)
         with open(self.conf, "w") as f:
-            f.write(HTTPD_CONF.format(port=port, run=self.run_dir, modules=MODULES, vhost=vhost_path))
+            f.write(HTTPD_CONF.format(port=port, run=self.run_dir, modules=MODULES, vhost=vhost_path, extra=extra))
+        self.tls = tls
         self.process = None
 
     def check_syntax(self):
@@ -126,7 +132,10 @@ class Apache:
     def start(self):
         self.process = subprocess.Popen([APACHE, "-f", self.conf, "-DFOREGROUND"], stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT)
-        wait_for_http(self.url + "static/style.css", timeout=20, process=self.process)
+        if self.tls:  # a self-signed certificate: the port answering is the sign of life
+            wait_for_port(self.port, timeout=20, process=self.process)
+        else:
+            wait_for_http(self.url + "static/style.css", timeout=20, process=self.process)
         return self
 
     def stop(self):
