@@ -345,10 +345,10 @@ def check_certificate(vhost_text):
     """--https: the certificate and key the vhost names exist (Apache reads them as root, at start-up)."""
     problems = []
     for directive, path in re.findall(r'^\s*(SSLCertificate(?:Key)?File) "([^"]+)"', vhost_text, re.M):
-        if not os.path.isfile(path):
+        if not os.path.isfile(path) or not os.path.getsize(path):
             name = re.search(r"^\s*ServerName (\S+)", vhost_text, re.M)
             problems.append(
-                "%s %s does not exist, and Apache will not start without it: get a certificate with `sudo certbot "
+                "%s %s does not exist (or is empty), and Apache will not start without it: get a certificate with `sudo certbot "
                 "certonly --apache -d %s` (while the plain-http vhost is enabled), or pass --cert and --key."
                 % (directive, path, name.group(1) if name else "your.host"))
     return problems

@@ -71,6 +71,14 @@ def test_first_run_printed_the_url_and_token(first_run):
     assert "POST type=text outcome=reply:text status=200" in server.stderr
 
 
+def test_the_banner_says_wechat_calls_only_ports_80_and_443(first_run):
+    server, _ = first_run
+    server.stop()
+    assert "WeChat calls only port 80 (http://) or 443 (https://); its console refuses port %d" % server.port in server.stdout
+    assert "sudo python3 code.py 80" in server.stdout and "README: Deploying" in server.stdout
+    assert "manage.py simulate http://127.0.0.1:%d/" % server.port in server.stdout
+
+
 def test_a_config_without_token_stops_the_dev_server_naming_the_setting(tmp_path):
     config = tmp_path / "config.ini"
     config.write_text("[wechat]\ntoken = \n", encoding="utf-8")
