@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The test command: installs what the suite needs on a fresh machine, then runs pytest.
-#   pip: requirements-test.txt.  Debian (when root): Apache 2.4 + mod_fcgid, Redis, python3-venv,
-#   openssl, procps, for the tests that drive a real Apache and a real Redis on 127.0.0.1.
+#   pip: requirements-test.txt, into python3 or, where python3 takes no pip installs (Debian's own:
+#   externally-managed-environment), into the server's .venv (admin/bootstrap.py makes it).
+#   Debian (when root): Apache 2.4 (with mod_ssl) + mod_fcgid, Redis, python3-venv, openssl, procps,
+#   for the tests that drive a real Apache and a real Redis on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 need=()
 command -v apache2 >/dev/null || need+=(apache2)
@@ -29,5 +32,8 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-"$PYTHON" -m pip install -q --disable-pip-version-check -r requirements-test.txt
+if ! pip_error=$("$PYTHON" -m pip install -q -r requirements-test.txt 2>&1); then
+  echo "tests/run.sh: $PYTHON takes no pip installs ($(printf '%s' "$pip_error" | grep -m1 -o 'externally-managed-environment\|No module named pip' || echo 'pip failed')): using .venv"
+  PYTHON=$(python3 admin/bootstrap.py requirements.txt requirements-test.txt)
+fi
 exec "$PYTHON" -m pytest -q "$@"
