@@ -16,8 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import web  # noqa: E402
 except ImportError:
-    if __name__ != "__main__" or "GATEWAY_INTERFACE" in os.environ:
-        raise  # under Apache the traceback says what is missing; only a person at a terminal gets a venv made
+    if __name__ != "__main__" or "GATEWAY_INTERFACE" in os.environ or sys.argv[1:2] in (["fcgi"], ["fastcgi"]):
+        raise  # under Apache the traceback says what is missing; only the dev server gets a venv made
     from admin.bootstrap import run_in_venv  # stdlib only
 
     run_in_venv(os.path.abspath(__file__), sys.argv[1:])  # does not return

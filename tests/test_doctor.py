@@ -256,3 +256,17 @@ def test_a_data_dir_root_owns_stays_roots(config_file):
     config_file.data_dir.mkdir()
     assert manage(["export"], {"WECHAT_CONFIG": str(config_file.path)}).returncode == 0
     assert set(owners(config_file.data_dir).values()) == {0}
+
+
+@AS_ROOT
+def test_a_dev_server_started_as_root_leaves_the_database_to_the_data_dirs_owner(shared_dir):
+    from admin import simulator
+
+    data = os.path.join(shared_dir, "var")
+    os.mkdir(data)
+    os.chown(data, *nobody())
+    env = {"WECHAT_CONFIG": os.path.join(shared_dir, "none.ini"), "WECHAT_TOKEN": TOKEN, "WECHAT_DATA_DIR": data}
+    with DevServer(env) as server:
+        assert simulator.post_message(server.url, TOKEN, simulator.text("根")).status == 200
+        found = owners(data)  # while it runs: -wal and -shm exist too
+    assert "wechat.sqlite3" in found and set(found.values()) == {nobody()[0]}, found
