@@ -21,7 +21,7 @@ def fastcgi_answers(host, port, timeout=1.0):
         try:
             connection.sendall(record)
             header = connection.recv(8)
-        except OSError as e:
+        except OSError:  # timed out or reset: not a FastCGI server
             header = b""
     if len(header) < 2 or header[1] != FCGI_GET_VALUES_RESULT:
         return "something listens there, but not FastCGI"
