@@ -88,7 +88,11 @@ def check_live_site(args):
         token, source = settings.token, settings.source or "WECHAT_TOKEN"
         if not token:
             return ["No token to sign with: pass --token (the one in WeChat's console) or set token in config.ini."]
-    return check_site(args.url, token, bool(args.token), source, tls_context(args.cafile, args.insecure))
+    try:
+        tls = tls_context(args.cafile, args.insecure)
+    except OSError as e:
+        return ["Cannot read the CA file %s: %s." % (args.cafile, e.strerror or e)]
+    return check_site(args.url, token, bool(args.token), source, tls)
 
 
 def report(problems):
