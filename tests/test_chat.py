@@ -300,3 +300,11 @@ def test_split_text_cuts_after_sentences_then_spaces_then_any_whole_character():
     parts = split_text(sentences, 300)
     assert "".join(parts) == sentences and all(p.endswith("。") for p in parts)
     assert split_text("短", 2048) == ["短"] and split_text("", 2048) == []
+
+
+def test_a_half_configured_model_is_a_problem_doctor_and_the_dev_server_report():
+    assert Settings(token=TOKEN).problems() == []
+    assert Settings(token=TOKEN, llm_api_base="https://api.example.com/v1", llm_model="m").problems() == []
+    assert "llm_model" in Settings(token=TOKEN, llm_api_base="https://api.example.com/v1").problems()[0]
+    assert "llm_api_base" in Settings(token=TOKEN, llm_model="m").problems()[0]
+    assert "http://" in Settings(token=TOKEN, llm_api_base="api.example.com", llm_model="m").problems()[0]

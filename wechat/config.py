@@ -81,6 +81,12 @@ class Settings(Record):
                 decode_aes_key(self.aes_key)
             except ValueError as e:
                 found.append(str(e))
+        if bool(self.llm_api_base) != bool(self.llm_model):
+            found.append("The chat skill needs both llm_api_base and llm_model (WECHAT_LLM_API_BASE, WECHAT_LLM_MODEL); "
+                         "set the missing one, or clear both to keep it off.")
+        elif self.llm_api_base and not self.llm_api_base.startswith(("http://", "https://")):
+            found.append("llm_api_base must be an http:// or https:// URL, such as https://api.openai.com/v1, not %r."
+                         % self.llm_api_base)
         if self.encrypt_mode != "plain" and not self.appid:
             found.append(
                 "encrypt_mode %s needs the account's AppID: set appid under [wechat] or WECHAT_APPID."

@@ -23,9 +23,10 @@ NEW_TOPIC_WORDS = ("新话题", "reset")  # drop what is owed (and, with the cha
 MORE_HINT = "\n\n（未完，还有 %d 段：回复“继续”看下一段）"
 
 # A sentence ends after 。！？!? … or a line break, or after '.' followed by a space (not 3.14); closing
-# quotes and brackets and the spaces after it stay with it.
-SENTENCE_END = re.compile(r"(?:[。！？!?…\n]+|\.(?=\s))[”’」』）)\]】》\"']*\s*")
-SOFT_BREAK = re.compile(r"[，、；：,;:]\s*|\s+")
+# quotes and brackets and the spaces after it stay with it. Compiled on first use (re caches them): every
+# CGI request imports this module, few split a text.
+SENTENCE_END = r"(?:[。！？!?…\n]+|\.(?=\s))[”’」』）)\]】》\"']*\s*"
+SOFT_BREAK = r"[，、；：,;:]\s*|\s+"
 
 
 def split_text(text, limit=PART_BYTES):
@@ -48,7 +49,7 @@ def split_text(text, limit=PART_BYTES):
 
 def last_break(head, pattern):
     """The end of the last match of `pattern` in the second half of `head`, or 0."""
-    ends = [m.end() for m in pattern.finditer(head, len(head) // 2)]
+    ends = [m.end() for m in re.compile(pattern).finditer(head, len(head) // 2)]
     return ends[-1] if ends else 0
 
 
