@@ -308,3 +308,18 @@ def test_a_half_configured_model_is_a_problem_doctor_and_the_dev_server_report()
     assert "llm_model" in Settings(token=TOKEN, llm_api_base="https://api.example.com/v1").problems()[0]
     assert "llm_api_base" in Settings(token=TOKEN, llm_model="m").problems()[0]
     assert "http://" in Settings(token=TOKEN, llm_api_base="api.example.com", llm_model="m").problems()[0]
+
+
+def test_every_chat_setting_is_documented_with_its_variable():
+    from wechat.config import SOURCES
+
+    with open(os.path.join(ROOT, "config.example.ini"), encoding="utf-8") as f:
+        example = f.read()
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    chat_settings = [name for name in SOURCES if name.startswith("llm_")]
+    assert len(chat_settings) == 8
+    for name in chat_settings:
+        section, variable = SOURCES[name]
+        assert section == "llm" and re.search(r"(?m)^%s = " % name, example), name
+        assert variable in example and "`%s`" % variable in readme, name
