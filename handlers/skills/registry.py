@@ -119,25 +119,26 @@ class SkillRegistry:
             EXACT, lambda m: m.type == "text" and normalise_keyword(m.content) in wanted, help, calls_out, enabled
         )
 
-    def regex(self, pattern, help="", calls_out=False):
+    def regex(self, pattern, help="", calls_out=False, enabled=None):
         """Text messages the pattern matches (re.search); the match is ctx.match."""
         compiled = re.compile(pattern)
-        return self._register(PATTERN, lambda m: m.type == "text" and compiled.search(m.content), help, calls_out)
+        return self._register(PATTERN, lambda m: m.type == "text" and compiled.search(m.content), help, calls_out,
+                              enabled)
 
-    def message(self, *types, help="", calls_out=False):
+    def message(self, *types, help="", calls_out=False, enabled=None):
         """Any message of these MsgTypes (text, image, voice, location ...)."""
-        return self._register(CATCH_ALL, lambda m: not m.is_event and m.type in types, help, calls_out)
+        return self._register(CATCH_ALL, lambda m: not m.is_event and m.type in types, help, calls_out, enabled)
 
-    def event(self, *names, help="", calls_out=False):
+    def event(self, *names, help="", calls_out=False, enabled=None):
         """Events by name, as WeChat spells them (subscribe, SCAN, LOCATION ...); any case."""
         wanted = {n.lower() for n in names}
-        return self._register(EXACT, lambda m: m.is_event and m.event.lower() in wanted, help, calls_out)
+        return self._register(EXACT, lambda m: m.is_event and m.event.lower() in wanted, help, calls_out, enabled)
 
-    def click(self, *keys, help="", calls_out=False):
+    def click(self, *keys, help="", calls_out=False, enabled=None):
         """Menu CLICK events with one of these EventKeys."""
         wanted = set(keys)
         return self._register(
-            EXACT, lambda m: m.is_event and m.event == "CLICK" and m.key in wanted, help, calls_out
+            EXACT, lambda m: m.is_event and m.event == "CLICK" and m.key in wanted, help, calls_out, enabled
         )
 
     def custom(self, matches, precedence=EXACT, help="", calls_out=False, enabled=None):
