@@ -11,15 +11,9 @@ USAGE = {"prompt_tokens": 31, "completion_tokens": 12, "total_tokens": 43}
 
 
 class FakeLLM:
-    def __init__(self, answer="你好！我是测试模型。"):
-        self.answer = answer  # a str, or a function (the request's messages) -> str
-        self.delay = 0.0  # seconds before answering
-        self.status = 200
-        self.body = None  # bytes to send instead of a chat-completions answer (with `status`)
-        self.finish_reason = "stop"
-        self.usage = dict(USAGE)
-        self.requests = []  # (path, headers dict, JSON body)
+    def __init__(self):
         self.lock = threading.Lock()
+        self.reset()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +38,17 @@ class FakeLLM:
 
         self.http = LoopbackHTTPServer(Handler)
         self.url = self.http.url + "/v1"
+
+    def reset(self, answer="你好！我是测试模型。"):
+        """Back to a prompt, ordinary model with no requests seen (one server serves many tests)."""
+        self.answer = answer  # a str, or a function (the request's messages) -> str
+        self.delay = 0.0  # seconds before answering
+        self.status = 200
+        self.body = None  # bytes to send instead of a chat-completions answer (with `status`)
+        self.finish_reason = "stop"
+        self.usage = dict(USAGE)
+        with self.lock:
+            self.requests = []  # (path, headers dict, JSON body)
 
     def respond(self, request):
         if self.body is not None:

@@ -29,11 +29,17 @@ LONG_ANSWER = "".join(
 MORE_HINT_TEXT = re.compile(re.escape(MORE_HINT).replace("%d", r"\d+") + "$")
 
 
-@pytest.fixture
-def fake_llm():
+@pytest.fixture(scope="module")
+def llm_server():
     fake = FakeLLM()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def fake_llm(llm_server):
+    llm_server.reset()
+    return llm_server
 
 
 def llm_section(fake_llm, **extra):
