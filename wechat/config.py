@@ -36,6 +36,14 @@ class Settings(Record):
         "rules_file": os.path.join(ROOT, "replies.ini"),
         "jokes_file": os.path.join(ROOT, "handlers", "skills", "jokes.txt"),
         "skill_modules": "",  # comma-separated modules with more skills (importing registers them)
+        "llm_api_base": "",  # an OpenAI-compatible API, e.g. https://api.openai.com/v1; "" keeps the chat skill off
+        "llm_api_key": "",
+        "llm_model": "",
+        "llm_system_prompt": "你是这个微信公众号的助手。回答简洁、友好、准确；对方用什么语言提问就用什么语言回答。",
+        "llm_timeout_seconds": 30.0,  # with the customer-service API; without it the reply budget bounds a call
+        "llm_history_turns": 5,  # earlier question/answer pairs sent along as context; 0: none
+        "llm_rate_limit": 20,  # questions to the model per follower per window; 0: no limit
+        "llm_rate_window_seconds": 3600,
         "source": "",  # the ini file these came from, for messages; "" when there was none
     }
     fields = tuple(defaults)
@@ -44,6 +52,11 @@ class Settings(Record):
     def has_api_credentials(self):
         """Whether WeChat's API (customer-service messages, menus, users) can be called."""
         return bool(self.appid and self.appsecret)
+
+    @property
+    def has_chat_model(self):
+        """Whether the chat skill is on: texts nothing else answers go to the language model."""
+        return bool(self.llm_api_base and self.llm_model)
 
     def require_token(self):
         """Raise ConfigError naming the setting when the token is missing."""
@@ -80,6 +93,12 @@ class Settings(Record):
                 decode_aes_key(self.aes_key)
             except ValueError as e:
                 found.append(str(e))
+        if bool(self.llm_api_base) != bool(self.llm_model):
+            found.append("The chat skill needs both llm_api_base and llm_model (WECHAT_LLM_API_BASE, WECHAT_LLM_MODEL); "
+                         "set the missing one, or clear both to keep it off.")
+        elif self.llm_api_base and not self.llm_api_base.startswith(("http://", "https://")):
+            found.append("llm_api_base must be an http:// or https:// URL, such as https://api.openai.com/v1, not %r."
+                         % self.llm_api_base)
         if self.encrypt_mode != "plain" and not self.appid:
             found.append(
                 "encrypt_mode %s needs the account's AppID: set appid under [wechat] or WECHAT_APPID."
@@ -109,6 +128,14 @@ SOURCES = {
     "rules_file": ("skills", "WECHAT_RULES_FILE"),
     "jokes_file": ("skills", "WECHAT_JOKES_FILE"),
     "skill_modules": ("skills", "WECHAT_SKILL_MODULES"),
+    "llm_api_base": ("llm", "WECHAT_LLM_API_BASE"),
+    "llm_api_key": ("llm", "WECHAT_LLM_API_KEY"),
+    "llm_model": ("llm", "WECHAT_LLM_MODEL"),
+    "llm_system_prompt": ("llm", "WECHAT_LLM_SYSTEM_PROMPT"),
+    "llm_timeout_seconds": ("llm", "WECHAT_LLM_TIMEOUT_SECONDS"),
+    "llm_history_turns": ("llm", "WECHAT_LLM_HISTORY_TURNS"),
+    "llm_rate_limit": ("llm", "WECHAT_LLM_RATE_LIMIT"),
+    "llm_rate_window_seconds": ("llm", "WECHAT_LLM_RATE_WINDOW_SECONDS"),
 }
 
 

@@ -14,7 +14,11 @@ def help_text(message, ctx):
     return "我能做这些：\n" + "\n".join("· " + line for line in lines)
 
 
-@on.text(help="其他文字 — 倒过来念给你听")
+def reverse_help(settings):
+    return [] if settings.has_chat_model else ["其他文字 — 倒过来念给你听"]  # the model answers them instead
+
+
+@on.text(help=reverse_help)
 def reverse(message, ctx):
     # "你好abc" -> "cba好你": reverse by code point, which keeps Chinese characters whole.
     return message.content[::-1] or None

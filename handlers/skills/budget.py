@@ -26,6 +26,11 @@ def run_with_budget(call, budget, deliver_late, use_fork=False):
     return _threaded(call, budget, deliver_late)
 
 
+def run_detached(work, use_fork=False):
+    """work() beside the request, outliving it (the budget's worker with a budget of nothing); must not raise."""
+    run_with_budget(work, 0, lambda _: None, use_fork)
+
+
 def _threaded(call, budget, deliver_late):
     lock = threading.Lock()
     state = {"done": False, "abandoned": False, "answer": None}
@@ -110,8 +115,12 @@ def send_late(message, ctx, answer):
     if not ctx.settings.has_api_credentials:
         log.warning("late answer for a %s message dropped: sending it later needs appid and appsecret", message.type)
         return
+    from handlers.skills.long_text import send_in_parts, split_text, text_of, too_long
     from wechat.client import WeChatAPIError, WeChatClient
 
+    if too_long(text_of(answer)):  # a customer-service text has WeChat's limit too
+        send_in_parts(ctx, message.source, split_text(text_of(answer)))
+        return
     try:
         WeChatClient(ctx.settings, ctx.store).send_reply(message.source, answer)
         log.info("late answer for a %s message sent through the customer-service API", message.type)

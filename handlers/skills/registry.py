@@ -7,9 +7,12 @@
         return "晴"                 # a str is a text reply; a Reply object any other; None: next skill
 
 A skill gets the message and a Context: settings, the store, the registry, the regex match, the
-reply deadline. Skills are tried by precedence: the admin's rules file, then exact keywords, menu
-keys and events, then regexes, then catch-alls by message type; within one precedence, in the order
-they were registered. A skill's `help` is a line for the 帮助 answer, or a function settings -> lines.
+reply deadline. Skills are tried by precedence: what the follower is still owed (the rest of a long
+answer), the admin's rules file, then exact keywords, menu keys and events, then regexes, then
+catch-alls by message type; within one precedence, in the order they were registered. A skill's
+`help` is a line for the 帮助 answer, or a function settings -> lines. A skill with `enabled`
+(settings -> bool) is skipped, help included, while that says no: a skill that is off unless configured.
+A text reply longer than WeChat takes is cut to its first part (long_text.py).
 
 One rule for a skill that raises, whatever kind it is: its traceback is logged and the follower gets
 `success` (no later skill answers in its place: a crash is not "no answer").
@@ -21,11 +24,13 @@ import time
 import traceback
 
 from handlers.skills.budget import run_with_budget, send_late
+from handlers.skills.long_text import fit_reply
 from wechat.record import Record
 from wechat.replies import EmptyReply
 
 log = logging.getLogger("wechat")
-ADMIN_RULES, EXACT, PATTERN, CATCH_ALL = -1, 0, 1, 2  # the admin's rules file outranks every skill
+# What the follower is still owed outranks even the admin's rules file, which outranks every other skill.
+OWED, ADMIN_RULES, EXACT, PATTERN, CATCH_ALL = -2, -1, 0, 1, 2
 
 
 class Context(Record):
@@ -33,10 +38,11 @@ class Context(Record):
 
     # store: the store the endpoint opened (None when it is unavailable); registry: the skills, for help;
     # deadline: time.monotonic() by which the reply must be ready; run_mode: cgi, fcgi, dev or wsgi;
-    # match: the re.Match of a regex skill; session: the follower's conversation state (None: none kept)
-    fields = ("settings", "store", "registry", "deadline", "run_mode", "match", "session")
+    # match: the re.Match of a regex skill; session: the follower's conversation state (None: none kept);
+    # usage: tokens a language model used for this answer, {"prompt_tokens", "completion_tokens", "total_tokens"}
+    fields = ("settings", "store", "registry", "deadline", "run_mode", "match", "session", "usage")
     defaults = {"store": None, "registry": None, "deadline": 0.0, "run_mode": "wsgi", "match": None,
-                "session": None}
+                "session": None, "usage": None}
 
     def seconds_left(self):
         return max(0.0, self.deadline - time.monotonic())
@@ -67,13 +73,17 @@ def attempt(skill, message, ctx):
 
 
 class Skill(Record):
-    # matches: message -> truthy (a re.Match for regex skills); calls_out: runs under the reply budget
-    fields = ("func", "precedence", "matches", "help", "calls_out")
-    defaults = {"help": "", "calls_out": False}
+    # matches: message -> truthy (a re.Match for regex skills); calls_out: runs under the reply budget;
+    # enabled: settings -> bool, or None for always
+    fields = ("func", "precedence", "matches", "help", "calls_out", "enabled")
+    defaults = {"help": "", "calls_out": False, "enabled": None}
 
     @property
     def name(self):
         return self.func.__name__
+
+    def is_on(self, settings):
+        return self.enabled is None or self.enabled(settings)
 
 
 def normalise_keyword(text):
@@ -83,6 +93,7 @@ def normalise_keyword(text):
 
 def deliver_late(message, ctx, answer):
     """An answer that came after the budget: sent on, unless there is none (a failure is already logged)."""
+    answer = answer[0] if isinstance(answer, tuple) else answer
     if answer is not None and not isinstance(answer, SkillFailed):
         send_late(message, ctx, answer)
 
@@ -91,51 +102,54 @@ class SkillRegistry:
     def __init__(self):
         self.skills = []
 
-    def _register(self, precedence, matches, help, calls_out=False):
+    def _register(self, precedence, matches, help, calls_out=False, enabled=None):
         def decorator(func):
-            self.skills.append(Skill(func, precedence, matches, help, calls_out))
+            self.skills.append(Skill(func, precedence, matches, help, calls_out, enabled))
             self.skills.sort(key=lambda s: s.precedence)  # stable: keeps registration order
             return func
 
         return decorator
 
-    def text(self, *keywords, help="", calls_out=False):
+    def text(self, *keywords, help="", calls_out=False, enabled=None):
         """Text messages equal to one of the keywords; with no keywords, any text message."""
         if not keywords:
-            return self._register(CATCH_ALL, lambda m: m.type == "text", help, calls_out)
+            return self._register(CATCH_ALL, lambda m: m.type == "text", help, calls_out, enabled)
         wanted = {normalise_keyword(k) for k in keywords}
         return self._register(
-            EXACT, lambda m: m.type == "text" and normalise_keyword(m.content) in wanted, help, calls_out
+            EXACT, lambda m: m.type == "text" and normalise_keyword(m.content) in wanted, help, calls_out, enabled
         )
 
-    def regex(self, pattern, help="", calls_out=False):
+    def regex(self, pattern, help="", calls_out=False, enabled=None):
         """Text messages the pattern matches (re.search); the match is ctx.match."""
         compiled = re.compile(pattern)
-        return self._register(PATTERN, lambda m: m.type == "text" and compiled.search(m.content), help, calls_out)
+        return self._register(PATTERN, lambda m: m.type == "text" and compiled.search(m.content), help, calls_out,
+                              enabled)
 
-    def message(self, *types, help="", calls_out=False):
+    def message(self, *types, help="", calls_out=False, enabled=None):
         """Any message of these MsgTypes (text, image, voice, location ...)."""
-        return self._register(CATCH_ALL, lambda m: not m.is_event and m.type in types, help, calls_out)
+        return self._register(CATCH_ALL, lambda m: not m.is_event and m.type in types, help, calls_out, enabled)
 
-    def event(self, *names, help="", calls_out=False):
+    def event(self, *names, help="", calls_out=False, enabled=None):
         """Events by name, as WeChat spells them (subscribe, SCAN, LOCATION ...); any case."""
         wanted = {n.lower() for n in names}
-        return self._register(EXACT, lambda m: m.is_event and m.event.lower() in wanted, help, calls_out)
+        return self._register(EXACT, lambda m: m.is_event and m.event.lower() in wanted, help, calls_out, enabled)
 
-    def click(self, *keys, help="", calls_out=False):
+    def click(self, *keys, help="", calls_out=False, enabled=None):
         """Menu CLICK events with one of these EventKeys."""
         wanted = set(keys)
         return self._register(
-            EXACT, lambda m: m.is_event and m.event == "CLICK" and m.key in wanted, help, calls_out
+            EXACT, lambda m: m.is_event and m.event == "CLICK" and m.key in wanted, help, calls_out, enabled
         )
 
-    def custom(self, matches, precedence=EXACT, help="", calls_out=False):
-        """Any predicate message -> bool, at the given precedence (ADMIN_RULES, EXACT, PATTERN, CATCH_ALL)."""
-        return self._register(precedence, matches, help, calls_out)
+    def custom(self, matches, precedence=EXACT, help="", calls_out=False, enabled=None):
+        """Any predicate message -> bool, at the given precedence (OWED, ADMIN_RULES, EXACT, PATTERN, CATCH_ALL)."""
+        return self._register(precedence, matches, help, calls_out, enabled)
 
     def help_lines(self, settings):
         lines = []
         for skill in self.skills:
+            if not skill.is_on(settings):
+                continue
             if callable(skill.help):
                 lines.extend(skill.help(settings))
             elif skill.help:
@@ -150,27 +164,29 @@ class SkillRegistry:
         """
         for skill in self.skills:
             match = skill.matches(message)
-            if not match:
+            if not match or not skill.is_on(ctx.settings):
                 continue
             ctx.match = match if isinstance(match, re.Match) else None
             if skill.calls_out:
-                in_time, answer = run_with_budget(
-                    lambda: attempt(skill, message, ctx), ctx.seconds_left(),
+                # ctx.usage travels back with the answer: under CGI the skill runs in a forked process.
+                in_time, result = run_with_budget(
+                    lambda: (attempt(skill, message, ctx), ctx.usage), ctx.seconds_left(),
                     lambda late: deliver_late(message, ctx, late), use_fork=ctx.run_mode == "cgi")
                 if not in_time:
                     return EmptyReply()
+                answer, ctx.usage = result if isinstance(result, tuple) else (None, None)
             else:
                 answer = attempt(skill, message, ctx)
             if isinstance(answer, SkillFailed):
                 return EmptyReply()
             if answer is not None:
-                return answer
+                return fit_reply(answer, message, ctx)
         return None
 
     def context(self, settings, store=None, run_mode="wsgi", session=None):
         """A Context for one message, its reply deadline starting now."""
         deadline = time.monotonic() + settings.reply_budget_seconds
-        return Context(settings, store, self, deadline, run_mode, None, session)
+        return Context(settings, store, self, deadline, run_mode, None, session, None)
 
 
 on = SkillRegistry()
