@@ -27,7 +27,7 @@ def server(tmp_path_factory):
     env = {"WECHAT_CONFIG": str(home / "none.ini"), "WECHAT_TOKEN": TOKEN, "WECHAT_DATA_DIR": str(home / "var")}
     with DevServer(env) as running:
         for i in range(12):
-            response = simulator.post_message(running.url, TOKEN, simulator.text("消息 %d " % i + "长" * 6000))
+            response = simulator.post_message(running.url, TOKEN, simulator.text("消息 %d " % i + "长" * 6000, source="oLongWriter"))
             assert response.status == 200
         running.env = env
         yield running
