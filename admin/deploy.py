@@ -18,6 +18,7 @@ SHIPPED = {
 }
 SHIPPED_SERVER_NAME = "wechat.example.com"
 SHIPPED_BACKEND = "127.0.0.1:9000"
+SHIPPED_BODY_LIMIT = "65536"  # LimitRequestBody and friends: rendered as the app's max_body_bytes
 FCGID_ON_WINDOWS = (
     "mod_fcgid cannot run this app on Windows: it hands the child a named pipe and flup speaks FastCGI "
     "only over sockets. Use --mode proxy-fcgi (flup on TCP 127.0.0.1 behind mod_proxy_fcgi)."
@@ -50,10 +51,19 @@ def render_vhost(mode, flavour, root=ROOT, python=sys.executable, server_name=SH
     text = text.replace(SHIPPED_SERVER_NAME, server_name)
     text = text.replace("<VirtualHost *:80>", "<VirtualHost *:%d>" % int(port))
     text = text.replace(SHIPPED_BACKEND, "127.0.0.1:%d" % int(backend_port))
+    text = text.replace(SHIPPED_BODY_LIMIT, str(body_limit()))
     header = "# Rendered by `manage.py deploy --mode %s --flavour %s` for %s\n" % (mode, flavour, root)
     if int(port) not in (80, 443):
         header += "# Apache must listen on this port: add `Listen %d` (Debian: /etc/apache2/ports.conf).\n" % int(port)
     return header + text
+
+
+def body_limit():
+    """The app's max_body_bytes, for Apache's limits to match (the shipped value when config is unreadable)."""
+    try:
+        return load_settings().max_body_bytes or int(SHIPPED_BODY_LIMIT)  # Apache reads 0 as "no limit"
+    except ConfigError:
+        return int(SHIPPED_BODY_LIMIT)
 
 
 def shebang(python):
@@ -256,6 +266,9 @@ def run_checks(mode, python=sys.executable, apache_user="www-data", root=ROOT):
     if re.match(r"^[A-Za-z]:", interpreter) is None:  # a Windows path cannot be checked from here
         problems += check_interpreter(interpreter, identity, apache_user)
     problems += check_data_dir(identity, apache_user)
+    from admin.security import check_clock, check_debug
+
+    problems += check_clock(root) + check_debug()
     return problems
 
 

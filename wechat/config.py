@@ -36,7 +36,6 @@ class Settings(Record):
         "redis_url": "",
         "max_body_bytes": 64 * 1024,
         "max_request_age_seconds": 600,  # a signed request's timestamp may differ this much from our clock; 0: off
-        "debug": False,
         "log_file": "",
         "log_retention_days": 90,
         "reply_budget_seconds": 4.5,
@@ -98,7 +97,6 @@ SOURCES = {
     "redis_url": ("server", "WECHAT_REDIS_URL"),
     "max_body_bytes": ("server", "WECHAT_MAX_BODY_BYTES"),
     "max_request_age_seconds": ("server", "WECHAT_MAX_REQUEST_AGE"),
-    "debug": ("server", "WECHAT_DEBUG"),
     "log_file": ("server", "WECHAT_LOG_FILE"),
     "log_retention_days": ("server", "WECHAT_LOG_RETENTION_DAYS"),
     "reply_budget_seconds": ("server", "WECHAT_REPLY_BUDGET_SECONDS"),
