@@ -54,11 +54,16 @@ def logged(method, work):
     try:
         body = work(record)
     except Refused as refusal:
-        record.outcome = refusal.outcome
-        record.write(refusal.status.split()[0], refusal.detail)
-        raise web.HTTPError(refusal.status, {"Content-Type": "text/plain; charset=utf-8"}, refusal.reason + "\n")
+        raise refused(record, refusal)
     record.write(200)
     return body
+
+
+def refused(record, refusal):
+    """The HTTP error for a refusal (its status, a plain-text reason), after its log line."""
+    record.outcome = refusal.outcome
+    record.write(refusal.status.split()[0], refusal.detail)
+    return web.HTTPError(refusal.status, {"Content-Type": "text/plain; charset=utf-8"}, refusal.reason + "\n")
 
 
 def configured_settings():
@@ -130,7 +135,10 @@ def read_body(limit):
 
 class WeChatEndpoint:
     def GET(self):
-        query = read_query()
+        try:
+            query = read_query()
+        except Refused as refusal:
+            raise refused(RequestLog("GET"), refusal)
         if not any(name in query for name in SIGNATURE_PARAMS):
             from handlers import pages  # only people with browsers pay for the page's imports
 
