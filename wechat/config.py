@@ -136,7 +136,8 @@ def load_settings(environ=None):
         except OSError as e:
             raise ConfigError(unreadable_config(path, e), "unreadable")
         except (configparser.Error, UnicodeDecodeError) as e:
-            raise ConfigError("Cannot read %s: %s" % (path, str(e).splitlines()[0]))
+            raise ConfigError("Cannot read %s: %s; correct it (config.example.ini shows the format) and check "
+                              "with `python manage.py doctor`." % (path, str(e).splitlines()[0].rstrip(".")))
         source = path
     kinds = {name: type(default) for name, default in Settings.defaults.items()}
     values = {"source": source}
