@@ -27,6 +27,7 @@ except ImportError:
 web.config.debug = False
 
 from handlers.endpoint import WeChatEndpoint  # noqa: E402,F401
+from handlers.headers import security_headers  # noqa: E402
 
 # Dotted names are imported by web.py on first use: a CGI process answering WeChat never loads the pages.
 urls = (
@@ -37,6 +38,7 @@ urls = (
 )
 
 app = web.application(urls, globals(), autoreload=False)
+app.add_processor(security_headers)
 
 
 def serving(mode):
@@ -52,7 +54,15 @@ def serving(mode):
             if not environ.get("PATH_INFO"):
                 # A script mapped without a trailing slash gets no PATH_INFO, and web.py raises TypeError.
                 environ["PATH_INFO"] = "/"
-            return wsgi_app(environ, start_response)
+            result = wsgi_app(environ, start_response)
+            if mode == "cgi":
+                # Whatever the answer (403, 413, 503, a 404), the unread body must be drained before
+                # we exit, or mod_cgid drops the answer (handlers/request_body.py).
+                from handlers.request_body import drain
+
+                result = list(result)
+                drain(environ)
+            return result
 
         return wrapped
 
@@ -149,8 +159,6 @@ def console_hint(port, token_note):
 
 
 def run_dev(address, debug):
-    from cheroot import wsgi
-
     from wechat.config import ConfigError, config_path, load_settings, write_first_config
 
     path = config_path()
@@ -169,19 +177,21 @@ def run_dev(address, debug):
         for problem in problems:
             print("code.py: %s" % problem, file=sys.stderr)
         return 2
-    web.config.debug = debug or settings.debug
+    # Traceback pages only from this flag, never from config: a config file travels to servers.
+    web.config.debug = debug
     keep_data_dir_owner()
     host, port = address
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     print("WeChat server on http://%s:%d/  (mode dev, encrypt %s)" % (shown, port, settings.encrypt_mode))
     print(console_hint(port, token_note))
     print("Try it as WeChat would: python3 manage.py simulate http://127.0.0.1:%d/" % port)
+    if debug:
+        print("code.py: --debug shows tracebacks to anyone who can reach %s:%d; never on a public server."
+              % (host or "0.0.0.0", port), file=sys.stderr)
     sys.stdout.flush()
-    server = wsgi.Server((host, port), serving("dev"), numthreads=10)
-    try:
-        server.start()
-    except KeyboardInterrupt:
-        server.stop()
+    from handlers.devserver import serve
+
+    serve((host, port), serving("dev"), settings.max_body_bytes)
     return 0
 
 

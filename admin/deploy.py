@@ -18,6 +18,7 @@ SHIPPED = {
 }
 SHIPPED_SERVER_NAME = "wechat.example.com"
 SHIPPED_BACKEND = "127.0.0.1:9000"
+SHIPPED_BODY_LIMIT = "65536"  # LimitRequestBody and friends: rendered as the app's max_body_bytes
 FCGID_ON_WINDOWS = (
     "mod_fcgid cannot run this app on Windows: it hands the child a named pipe and flup speaks FastCGI "
     "only over sockets. Use --mode proxy-fcgi (flup on TCP 127.0.0.1 behind mod_proxy_fcgi)."
@@ -53,6 +54,7 @@ def render_vhost(mode, flavour, root=ROOT, python=sys.executable, server_name=SH
     text = text.replace(SHIPPED_SERVER_NAME, server_name)
     text = text.replace("<VirtualHost *:80>", "<VirtualHost *:%d>" % port)
     text = text.replace(SHIPPED_BACKEND, "127.0.0.1:%d" % int(backend_port))
+    text = text.replace(SHIPPED_BODY_LIMIT, str(body_limit()))
     header = ["# Rendered by `manage.py deploy --mode %s --flavour %s` for %s" % (mode, flavour, root)]
     if https:
         from admin.https import default_certificate, with_https
@@ -94,6 +96,14 @@ def log_notes(mode, flavour):
     return ["# Logs: %s has Apache's lines (`AH01079` when the backend is down); the app's lines go to" % vhost_log,
             "#   the backend's own output (the terminal, `journalctl -u wechat-backend`, or %s)." %
             ("its log file" if flavour == "debian" else "var/backend.log with the scheduled task")]
+
+
+def body_limit():
+    """The app's max_body_bytes, for Apache's limits to match (the shipped value when config is unreadable)."""
+    try:
+        return load_settings().max_body_bytes or int(SHIPPED_BODY_LIMIT)  # Apache reads 0 as "no limit"
+    except ConfigError:
+        return int(SHIPPED_BODY_LIMIT)
 
 
 def shebang(python):
@@ -377,6 +387,9 @@ def run_checks(mode, python=sys.executable, apache_user="www-data", root=ROOT, b
         from admin.probe import check_backend
 
         problems += check_backend(backend[0], backend[1], interpreter, root)
+    from admin.security import check_clock, check_debug
+
+    problems += check_clock(root) + check_debug()
     return problems
 
 

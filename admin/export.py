@@ -6,6 +6,15 @@ import time
 from datetime import datetime
 
 COLUMNS = ("time", "msg_type", "source", "target", "summary", "reply", "outcome", "key")
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(cell):
+    """A CSV cell a spreadsheet shows as text: one that starts like a formula gets a leading apostrophe
+    (OWASP's advice). A follower's `=HYPERLINK(...)` must not run on the admin's machine."""
+    text = str(cell)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def parse_when(text):
@@ -33,7 +42,7 @@ def write_log(records, fmt, out):
     for record in records:
         stamp = datetime.fromtimestamp(record["received_at"]).isoformat(timespec="seconds")
         if writer:
-            writer.writerow([stamp] + [record.get(c) or "" for c in COLUMNS[1:]])
+            writer.writerow([stamp] + [inert(record.get(c) or "") for c in COLUMNS[1:]])  # JSON lines stay exact
         else:
             out.write(json.dumps(dict(record, time=stamp), ensure_ascii=False) + "\n")
         count += 1

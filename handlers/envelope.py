@@ -66,7 +66,7 @@ def open_envelope(body, query, settings):
     try:
         encrypted = parse_xml(body).get("Encrypt")
     except ParseError as e:
-        raise Refused("400 Bad Request", "bad message: %s" % e, "bad-xml")
+        raise Refused("400 Bad Request", "bad message", "bad-xml", str(e))
     if not encrypted or not isinstance(encrypted, str):
         raise Refused("400 Bad Request", "bad message: Encrypt is missing", "bad-crypto")
     try:
@@ -74,5 +74,5 @@ def open_envelope(body, query, settings):
         xml = crypto.decrypt(encrypted)
     except CryptoError as e:
         status = "403 Forbidden" if e.status == 403 else "400 Bad Request"
-        raise Refused(status, "bad encrypted message: %s" % e, "bad-crypto")
+        raise Refused(status, "bad encrypted message", "bad-crypto", str(e))
     return SealedEnvelope(xml, crypto, query.get("timestamp"), query.get("nonce"))

@@ -2,6 +2,9 @@
 
 
 class Refused(Exception):
-    def __init__(self, status, reason, outcome):
+    """`reason` goes to the client, so it never holds a path, a parser message or a setting's value;
+    `detail` (optional) is for the request's log line only: what an admin needs to act on it."""
+
+    def __init__(self, status, reason, outcome, detail=""):
         super().__init__(reason)
-        self.status, self.reason, self.outcome = status, reason, outcome
+        self.status, self.reason, self.outcome, self.detail = status, reason, outcome, detail

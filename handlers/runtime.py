@@ -7,7 +7,7 @@ import sys
 from wechat.config import config_path, load_settings
 from wechat.store import StoreError, open_store
 
-_cache = {}  # one entry: (config path, mtime) -> Settings
+_cache = {}  # one entry: (config path, its change times) -> Settings
 _stores = {}  # (redis_url, data_dir, retention) -> store; Redis keeps its connection pool per process
 
 
@@ -20,10 +20,11 @@ def current_settings():
     """
     path = config_path()
     try:
-        mtime = os.stat(path).st_mtime_ns
+        status = os.stat(path)
+        changed = (status.st_mtime_ns, status.st_ctime_ns)  # ctime: a chmod that locks us out is a change too
     except OSError:
-        mtime = None
-    key = (path, mtime)
+        changed = None
+    key = (path, changed)
     settings = _cache.get(key)
     if settings is None:
         settings = load_settings()

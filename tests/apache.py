@@ -94,6 +94,8 @@ LoadModule authz_core_module {modules}/mod_authz_core.so
 LoadModule authz_host_module {modules}/mod_authz_host.so
 LoadModule mime_module {modules}/mod_mime.so
 LoadModule alias_module {modules}/mod_alias.so
+# Debian enables mod_reqtimeout by default; the vhosts set its body timeout.
+LoadModule reqtimeout_module {modules}/mod_reqtimeout.so
 LoadModule cgid_module {modules}/mod_cgid.so
 LoadModule fcgid_module {modules}/mod_fcgid.so
 LoadModule proxy_module {modules}/mod_proxy.so

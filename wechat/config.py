@@ -10,7 +10,15 @@ ENCRYPT_MODES = ("plain", "compat", "safe")
 
 
 class ConfigError(Exception):
-    """A setting is missing or wrong; the message is one sentence an admin can act on."""
+    """A setting is missing or wrong; the message is one sentence an admin can act on (for the log only).
+
+    `state` is what may be said in public (/health, a 503): "unreadable", "invalid" or "incomplete",
+    never the path or the parser's words.
+    """
+
+    def __init__(self, message, state="invalid"):
+        super().__init__(message)
+        self.state = state
 
 
 class Settings(Record):
@@ -27,7 +35,7 @@ class Settings(Record):
         "token_endpoint": "token",
         "redis_url": "",
         "max_body_bytes": 64 * 1024,
-        "debug": False,
+        "max_request_age_seconds": 600,  # a signed request's timestamp may differ this much from our clock; 0: off
         "log_file": "",
         "log_retention_days": 90,
         "reply_budget_seconds": 4.5,
@@ -64,7 +72,7 @@ class Settings(Record):
             where = self.source or config_path()
             raise ConfigError(
                 "WeChat token is not set: put 'token = ...' under [wechat] in %s "
-                "or set the environment variable WECHAT_TOKEN." % where
+                "or set the environment variable WECHAT_TOKEN." % where, "incomplete"
             )
 
     def require_api_credentials(self):
@@ -119,7 +127,7 @@ SOURCES = {
     "data_dir": ("server", "WECHAT_DATA_DIR"),
     "redis_url": ("server", "WECHAT_REDIS_URL"),
     "max_body_bytes": ("server", "WECHAT_MAX_BODY_BYTES"),
-    "debug": ("server", "WECHAT_DEBUG"),
+    "max_request_age_seconds": ("server", "WECHAT_MAX_REQUEST_AGE"),
     "log_file": ("server", "WECHAT_LOG_FILE"),
     "log_retention_days": ("server", "WECHAT_LOG_RETENTION_DAYS"),
     "reply_budget_seconds": ("server", "WECHAT_REPLY_BUDGET_SECONDS"),
@@ -164,15 +172,11 @@ def load_settings(environ=None):
         try:
             with open(path, encoding="utf-8-sig") as f:
                 parser.read_file(f)
-        except (configparser.Error, UnicodeDecodeError) as e:
-            raise ConfigError("Cannot read %s: %s" % (path, str(e).splitlines()[0]))
         except OSError as e:
-            # Under Apache the server runs as its own user (www-data), which often cannot read a file root made.
-            raise ConfigError(
-                "Cannot read %s (%s): the server's user must be able to read it; on Debian "
-                "`sudo chgrp www-data %s && sudo chmod 640 %s`, or run `python manage.py doctor`."
-                % (path, e.strerror or e, path, path)
-            )
+            raise ConfigError(unreadable_config(path, e), "unreadable")
+        except (configparser.Error, UnicodeDecodeError) as e:
+            raise ConfigError("Cannot read %s: %s; correct it (config.example.ini shows the format) and check "
+                              "with `python manage.py doctor`." % (path, str(e).splitlines()[0].rstrip(".")))
         source = path
     kinds = {name: type(default) for name, default in Settings.defaults.items()}
     values = {"source": source}
@@ -184,12 +188,44 @@ def load_settings(environ=None):
             kind = kinds[name]
             values[name] = raw.strip() if kind is str else _convert(name, kind, raw)
     settings = Settings(**values)
+    for name in ("max_body_bytes", "max_request_age_seconds"):
+        if getattr(settings, name) < 0:
+            raise ConfigError("Setting %s must not be negative." % name)
     if settings.encrypt_mode not in ENCRYPT_MODES:
         raise ConfigError(
             "encrypt_mode must be one of plain, compat, safe (WECHAT_ENCRYPT_MODE), not %r."
             % settings.encrypt_mode
         )
     return settings
+
+
+def unreadable_config(path, error):
+    """One sentence for the log: which file, which user cannot read it, and the command that fixes it."""
+    user = _process_user()
+    if isinstance(error, PermissionError) and os.name != "nt":
+        fix = "run `chgrp %s %s && chmod 640 %s` (readable by its owner and that group only)" % (
+            _process_group(), path, path)
+    else:
+        fix = "check that it is a readable file"
+    return "Cannot read %s as user %s (%s): %s." % (path, user, error.strerror or error, fix)
+
+
+def _process_user():
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return os.environ.get("USERNAME") or os.environ.get("USER") or "?"
+
+
+def _process_group():
+    try:
+        import grp
+
+        return grp.getgrgid(os.getegid()).gr_name
+    except (ImportError, KeyError):
+        return str(os.getegid())
 
 
 def new_token(length=32):
