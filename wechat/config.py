@@ -31,6 +31,7 @@ class Settings(Record):
         "log_file": "",
         "log_retention_days": 90,
         "reply_budget_seconds": 4.5,
+        "session_ttl_seconds": 1800.0,  # a follower's session ends this long after its last change
         "welcome_text": "感谢关注！发送“帮助”看看我能做什么。",
         "book_api_base": "https://openlibrary.org",
         "rules_file": os.path.join(ROOT, "replies.ini"),
@@ -97,6 +98,7 @@ SOURCES = {
     "rules_file": ("skills", "WECHAT_RULES_FILE"),
     "jokes_file": ("skills", "WECHAT_JOKES_FILE"),
     "skill_modules": ("skills", "WECHAT_SKILL_MODULES"),
+    "session_ttl_seconds": ("skills", "WECHAT_SESSION_TTL_SECONDS"),
 }
 
 

@@ -9,9 +9,9 @@ import importlib
 
 from handlers.skills.registry import on
 
-# Import order is registration order within one precedence: the admin's rules first, the
+# Import order is registration order within one precedence: 取消 first, the admin's rules next, the
 # reversed echo (the catch-all for text) last.
-BUILT_IN = ("admin_rules", "books", "jokes", "media", "basic")
+BUILT_IN = ("conversation", "admin_rules", "books", "jokes", "media", "basic")
 
 __all__ = ["on", "load_skills"]
 
