@@ -164,13 +164,18 @@ def cmd_export(args):
     except ValueError as e:
         print("manage.py export: %s" % e, file=sys.stderr)
         return 2
-    records = store.log_iter(since, until)
+    if args.sessions:  # the followers' conversation state instead of the message log
+        from admin.export import write_sessions
+
+        records, write, what = store.session_iter(), write_sessions, "sessions"
+    else:
+        records, write, what = store.log_iter(since, until), write_log, "messages"
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
-            count = write_log(records, args.format, f)
+            count = write(records, args.format, f)
     else:
-        count = write_log(records, args.format, sys.stdout)
-    print("exported %d messages" % count, file=sys.stderr)
+        count = write(records, args.format, sys.stdout)
+    print("exported %d %s" % (count, what), file=sys.stderr)
     return 0
 
 
@@ -288,6 +293,8 @@ def main(argv=None):
     p.add_argument("--until", help="same forms; not included (default: now)")
     p.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
     p.add_argument("--output", help="a file instead of stdout")
+    p.add_argument("--sessions", action="store_true",
+                   help="the followers' live sessions (what skills remember) instead of the message log")
     p.set_defaults(func=cmd_export)
 
     p = commands.add_parser("jokes", help="fetch jokes from a web page into the store, or count them")
