@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, jokes. `python manage.py -h`."""
+"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, types, jokes. `python manage.py -h`."""
 
 import argparse
 import os
@@ -179,6 +179,13 @@ def cmd_export(args):
     return 0
 
 
+def cmd_types(args):
+    from admin import types
+
+    sys.stdout.write(types.markdown() if args.markdown else types.plain())
+    return 0
+
+
 def cmd_jokes(args):
     import re
 
@@ -296,6 +303,10 @@ def main(argv=None):
     p.add_argument("--sessions", action="store_true",
                    help="the followers' live sessions (what skills remember) instead of the message log")
     p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser("types", help="list every message and event type parsed to its own class")
+    p.add_argument("--markdown", action="store_true", help="as README's table, with what each type is and its attributes")
+    p.set_defaults(func=cmd_types)
 
     p = commands.add_parser("jokes", help="fetch jokes from a web page into the store, or count them")
     p.add_argument("action", choices=("fetch", "count"))

@@ -293,3 +293,30 @@ def test_rare_families_load_only_when_a_body_needs_them():
             "print('wechat.messages.cards' in sys.modules)" % ROOT)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert out.stdout.split() == ["False", "True"], out.stderr
+
+
+def test_readme_lists_every_type_as_the_registry_does():
+    from admin.types import BEGIN, END, markdown
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    in_readme = readme[readme.index(BEGIN):readme.index(END) + len(END)] + "\n"
+    assert in_readme == markdown(), "README's table is stale: paste `python3 manage.py types --markdown` into it"
+    message_types, event_types = m.all_types()
+    for cls in list(message_types.values()) + list(event_types.values()):
+        assert "`%s`" % cls.__name__ in in_readme
+    printed = subprocess.run([sys.executable, os.path.join(ROOT, "manage.py"), "types", "--markdown"],
+                             capture_output=True, text=True, timeout=60)
+    assert printed.stdout == markdown()
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (cls, _) in EXPECTED.items() if cls.is_event and cls is not m.UnknownEvent))
+def test_a_skill_can_register_for_every_event(name):
+    from handlers.skills.registry import SkillRegistry
+    from wechat.config import Settings
+
+    message = m.parse_message(fixture(name))
+    registry = SkillRegistry()
+    registry.event("something_else")(lambda message, ctx: "wrong")
+    registry.event(type(message).type.upper())(lambda message, ctx: "heard " + message.type)
+    assert registry.dispatch(message, registry.context(Settings(token="t"))) == "heard " + type(message).type

@@ -33,28 +33,26 @@ class DeviceDataEvent(DeviceEvent):
 class DeviceTextEvent(DeviceDataEvent):
     """设备消息 — data a device sent through WeChat."""
 
-    when = "MsgType device_text"
-
 
 @event_type("device_bind")
 class DeviceBindEvent(DeviceDataEvent):
     """绑定设备 — a follower bound a device."""
 
-    when = "MsgType device_event, Event bind"
+    when = "Event bind"
 
 
 @event_type("device_unbind")
 class DeviceUnbindEvent(DeviceDataEvent):
     """解绑设备 — a follower unbound a device."""
 
-    when = "MsgType device_event, Event unbind"
+    when = "Event unbind"
 
 
 @event_type("device_subscribe_status")
 class DeviceSubscribeStatusEvent(DeviceEvent):
     """订阅设备状态 — a follower subscribed to a device's status."""
 
-    when = "MsgType device_event, Event subscribe_status"
+    when = "Event subscribe_status"
     op_type = Field("OpType", kind=int)
 
 
@@ -62,5 +60,5 @@ class DeviceSubscribeStatusEvent(DeviceEvent):
 class DeviceUnsubscribeStatusEvent(DeviceEvent):
     """退订设备状态 — a follower unsubscribed from a device's status."""
 
-    when = "MsgType device_event, Event unsubscribe_status"
+    when = "Event unsubscribe_status"
     op_type = Field("OpType", kind=int)
