@@ -289,9 +289,11 @@ def test_variants_answer_to_their_family_name():
 def test_rare_families_load_only_when_a_body_needs_them():
     code = ("import sys; sys.path.insert(0, %r); from wechat.messages import parse_message; "
             "from tests.support import fixture; parse_message(fixture('text')); parse_message(fixture('event_CLICK')); "
-            "print('wechat.messages.cards' in sys.modules); parse_message(fixture('event_user_get_card')); "
-            "print('wechat.messages.cards' in sys.modules)" % ROOT)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=30)
+            "print(any(n.startswith('wechat.messages.') and n[16:] in FAMILIES for n in sys.modules)); "
+            "parse_message(fixture('event_user_get_card')); print(all('wechat.messages.' + n in sys.modules "
+            "for n in FAMILIES))" % ROOT)
+    out = subprocess.run([sys.executable, "-c", code.replace("FAMILIES", repr(m.FAMILIES))], capture_output=True,
+                         text=True, cwd=ROOT, timeout=30)
     assert out.stdout.split() == ["False", "True"], out.stderr
 
 

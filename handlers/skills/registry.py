@@ -80,7 +80,7 @@ def attempt(skill, message, ctx):
     wherever the skill runs (its thread, or its forked process under CGI), so the save does too.
     """
     session = ctx.session
-    mark = session.mark() if session is not None else None
+    mark = session.mark() if session is not None else (False, 0)
     try:
         answer = skill.func(message, ctx)
     except Exception:

@@ -27,6 +27,10 @@ def _dump(value):
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+def _unchanged(values, baseline):
+    return baseline == "{}" if not values else _dump(values) == baseline
+
+
 def _decode(document):
     """(values, waiting_for) from a stored document; a missing or unreadable one is an empty session."""
     try:
@@ -71,6 +75,7 @@ class Session:
         self._document = None  # as read (or last saved): what the operations apply to
         self._version = ""
         self._values, self._waiting = {}, None
+        self._baseline = "{}"  # the values as read or last saved, to see changes made in place
         self._operations = []
 
     # --- loading and saving ----------------------------------------------------------------------
@@ -90,11 +95,12 @@ class Session:
                 log.error("session of %s not read, starting empty: %s", self._follower, e)
         self._document, self._version = document, version
         self._values, self._waiting = _decode(document)
+        self._baseline = _dump(self._values) if self._values else "{}"
 
     def pending(self):
         """The operations a save would write: those recorded, and any value changed in place."""
-        if not self._loaded:
-            return []
+        if not self._loaded or not self._operations and _unchanged(self._values, self._baseline):
+            return []  # the common case, checked cheaply: untouched, or only read
         operations = list(self._operations)
         expected, _ = _replay(operations, *_decode(self._document))
         for key in sorted(set(expected) | set(self._values)):
@@ -118,6 +124,7 @@ class Session:
                 version = secrets.token_hex(8)
                 if self._store.session_put(self._follower, document, self._version, version, self._ttl):
                     self._document, self._version, self._operations = document, version, []
+                    self._baseline = _dump(self._values)
                     return True
                 # Another message of this follower saved first: start from what it wrote, redo ours.
                 time.sleep(random.random() * 0.002 * attempt)
@@ -129,20 +136,18 @@ class Session:
         return False
 
     def mark(self):
-        """A point to roll back to (before a skill runs)."""
-        if not self._loaded:
-            return None
-        return len(self._operations), _dump(self._values), self._waiting
+        """A point to roll back to (before a skill runs; the skill before it has been saved)."""
+        return self._loaded, len(self._operations)
 
     def rollback(self, mark):
         """Forget the changes made since mark (a skill that raised): the session is as it was before it ran."""
-        if mark is None:
+        loaded, count = mark
+        if not loaded:
             self._loaded, self._operations = False, []
-            self._values, self._waiting = {}, None
+            self._values, self._waiting, self._baseline = {}, None, "{}"
             return
-        count, values, self._waiting = mark
         del self._operations[count:]
-        self._values = json.loads(values)
+        self._values, self._waiting = _replay(self._operations, *_decode(self._document))
 
     # --- the mapping -----------------------------------------------------------------------------
 

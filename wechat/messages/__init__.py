@@ -3,9 +3,10 @@
     from wechat.messages import parse_message
     message = parse_message(body)      # TextMessage, SubscribeEvent, UserGetCardEvent ... or Unknown*
 
-The everyday classes live in `standard` (messages) and `events`; the rarer families (cards, invoices,
-devices, places, products, verification, shop, miniprogram) are imported only when a body names an
-event not found among the everyday ones, so a CGI process answering a text never builds them.
+The everyday classes live in `standard` (messages) and `events` (following, QR codes, location, menu
+clicks); the other families (menus, reports, service, subscriptions, cards, invoices, devices, places,
+products, verification, shop, miniprogram) are imported only when a body names an event not found
+among the everyday ones, so a CGI process answering a text or a click never builds their classes.
 `all_types()` loads everything (README's table, tests); any class is also reachable as an attribute
 of this package (`wechat.messages.UserGetCardEvent`).
 """
@@ -13,10 +14,11 @@ of this package (`wechat.messages.UserGetCardEvent`).
 import importlib
 
 from wechat.messages import base, events, standard
-from wechat.messages.base import EVENT_TYPES, MESSAGE_TYPES, Event, Message, UnknownEvent, UnknownMessage
+from wechat.messages.base import EVENT_TYPES, MESSAGE_TYPES, UnknownEvent, UnknownMessage
 from wechat.xmlparse import ParseError, parse_xml
 
-FAMILIES = ("cards", "invoices", "devices", "places", "products", "verification", "shop", "miniprogram")
+FAMILIES = ("menus", "reports", "service", "subscriptions", "cards", "invoices", "devices", "places", "products",
+            "verification", "shop", "miniprogram")
 _loaded = []  # True once every family is imported
 
 
