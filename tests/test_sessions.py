@@ -235,3 +235,12 @@ def test_two_messages_at_once_from_one_follower_are_both_recorded(store_env, boo
     log = subprocess.run([sys.executable, os.path.join(ROOT, "manage.py"), "export"],
                          env=dict(os.environ, **server_env(store_env, books)), capture_output=True, text=True, timeout=60)
     assert "notes" not in log.stdout and "我记了什么" in log.stdout  # the log, without sessions
+
+
+def test_without_a_store_a_session_lives_for_one_message_and_says_so(wechat_log):
+    session = Session(None, "oNoStore", 60)
+    session["x"] = 1
+    session.expect("topic")
+    assert (session["x"], session.waiting_for) == (1, "topic")
+    assert session.save() is False
+    assert "session of 'oNoStore' not kept: the store is unavailable" in wechat_log.text

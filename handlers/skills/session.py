@@ -115,8 +115,9 @@ class Session:
         operations = self.pending()
         if not operations:
             return False
-        if self._store is None:
-            log.warning("session of %s not kept: the store is unavailable", self._follower)
+        if self._store is None or not self._follower:
+            log.warning("session of %r not kept: %s", self._follower,
+                        "the store is unavailable" if self._follower else "the message names no follower")
             return False
         try:
             for attempt in range(SAVE_ATTEMPTS):
