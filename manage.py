@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, jokes. `python manage.py -h`."""
+"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, types, jokes. `python manage.py -h`."""
 
 import argparse
 import os
@@ -268,14 +268,26 @@ def cmd_export(args):
     store = command_store(current_settings())
     if store is None:
         return 1
-    records = store.log_iter(since, until)
+    if args.sessions:  # the followers' conversation state instead of the message log
+        from admin.export import write_sessions
+
+        records, write, what = store.session_iter(), write_sessions, "sessions"
+    else:
+        records, write, what = store.log_iter(since, until), write_log, "messages"
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
-            count = write_log(records, fmt, f)
+            count = write(records, fmt, f)
     else:
-        count = write_log(records, fmt, sys.stdout)
+        count = write(records, fmt, sys.stdout)
         sys.stdout.flush()  # a closed pipe shows here, inside main's handler, not at interpreter exit
-    print("exported %d messages (%s)" % (count, fmt), file=sys.stderr)
+    print("exported %d %s (%s)" % (count, what, fmt), file=sys.stderr)
+    return 0
+
+
+def cmd_types(args):
+    from admin import types
+
+    sys.stdout.write(types.markdown() if args.markdown else types.plain())
     return 0
 
 
@@ -420,6 +432,11 @@ def main(argv=None):
     p.add_argument("--until", help="same forms; not included (default: now)")
     p.add_argument("--format", choices=("csv", "jsonl"), help="default: from --output's extension, else jsonl")
     p.add_argument("--output", help="a file instead of stdout")
+    p.add_argument("--sessions", action="store_true",
+                   help="the followers' live sessions (what skills remember) instead of the message log")
+
+    p = command("types", "list every message and event type parsed to its own class", func=cmd_types)
+    p.add_argument("--markdown", action="store_true", help="as README's table, with what each type is and its attributes")
 
     p = command("jokes", "fetch jokes from a web page into the store, or count them", func=cmd_jokes)
     p.add_argument("action", choices=("fetch", "count"))

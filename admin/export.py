@@ -1,4 +1,4 @@
-"""`manage.py export`: the message log as CSV or JSON lines."""
+"""`manage.py export`: the message log (or, with --sessions, the followers' live sessions) as CSV or JSON lines."""
 
 import csv
 import json
@@ -45,5 +45,30 @@ def write_log(records, fmt, out):
             writer.writerow([stamp] + [inert(record.get(c) or "") for c in COLUMNS[1:]])  # JSON lines stay exact
         else:
             out.write(json.dumps(dict(record, time=stamp), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+SESSION_COLUMNS = ("follower", "expires", "waiting_for", "values")
+
+
+def write_sessions(rows, fmt, out):
+    """Write the store's live sessions (follower, document, expires_at) as csv or jsonl; returns how many."""
+    count = 0
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer:
+        writer.writerow(SESSION_COLUMNS)
+    for follower, document, expires_at in rows:
+        try:
+            parsed = json.loads(document)
+        except ValueError:
+            parsed = {}
+        expires = datetime.fromtimestamp(expires_at).isoformat(timespec="seconds")
+        values, waiting = parsed.get("values", {}), parsed.get("waiting_for") or ""
+        if writer:
+            writer.writerow([follower, expires, waiting, json.dumps(values, ensure_ascii=False)])
+        else:
+            out.write(json.dumps({"follower": follower, "expires": expires, "waiting_for": waiting, "values": values},
+                                 ensure_ascii=False) + "\n")
         count += 1
     return count

@@ -323,8 +323,34 @@ def test_a_slow_book_service_answers_success_then_sends_the_book_later(tmp_path,
 
 def test_help_is_generated_from_the_enabled_skills(account):
     help_text = say("help")["Content"]
-    for line in ("笑话 — 讲个笑话", "ISBN（10 或 13 位）— 查书", "书 书名 — 按书名查书", "发位置", "发图片", "其他文字"):
+    for line in ("笑话 — 讲个笑话", "ISBN（10 或 13 位）— 查书", "书 书名 — 按书名查书", "书 — 我先问书名",
+                 "取消 / cancel", "发位置", "发图片", "其他文字"):
         assert line in help_text
+
+
+# --- whitespace: loosely laid-out bodies reach the same skills -----------------------------------
+
+def loose(body):
+    from tests.test_messages import padded
+
+    return padded(body)
+
+
+def test_padded_bodies_reach_the_same_skills(account, books):
+    account.rules.write_text(RULES, encoding="utf-8")
+    for body in (simulator.text("价格"), simulator.text("帮助"), simulator.click("V1001"), simulator.subscribe("7"),
+                 simulator.text("书 三体"), fixture("location"), fixture("image")):
+        tight, padded_reply = ask(body), ask(loose(body))
+        assert padded_reply is not None and tight is not None
+        for reply in (tight, padded_reply):
+            reply.pop("CreateTime")
+        assert padded_reply == tight
+    assert ask(loose(simulator.text("书", source="oLoose")))["Content"].startswith("哪本书？")
+    assert ask(loose(simulator.text("三体", source="oLoose")))["Articles"]["item"]["Title"] == "三体"
+
+
+def test_the_follower_s_own_spaces_are_kept(account):
+    assert say("  ab ")["Content"] == " ba  "
 
 
 def test_location_names_the_place_and_coordinates(account):

@@ -39,6 +39,7 @@ class Settings(Record):
         "log_file": "",
         "log_retention_days": 90,
         "reply_budget_seconds": 4.5,
+        "session_ttl_seconds": 1800.0,  # a follower's session ends this long after its last change
         "welcome_text": "感谢关注！发送“帮助”看看我能做什么。",
         "book_api_base": "https://openlibrary.org",
         "rules_file": os.path.join(ROOT, "replies.ini"),
@@ -144,6 +145,7 @@ SOURCES = {
     "llm_history_turns": ("llm", "WECHAT_LLM_HISTORY_TURNS"),
     "llm_rate_limit": ("llm", "WECHAT_LLM_RATE_LIMIT"),
     "llm_rate_window_seconds": ("llm", "WECHAT_LLM_RATE_WINDOW_SECONDS"),
+    "session_ttl_seconds": ("skills", "WECHAT_SESSION_TTL_SECONDS"),
 }
 
 

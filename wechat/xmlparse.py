@@ -25,8 +25,9 @@ class _HardenedBuilder(expatbuilder.ExpatBuilder):
 def parse_xml(body):
     """Parse a WeChat XML body (bytes) into a dict of its fields.
 
-    A leaf element becomes its text ("" when empty); an element with children becomes a
-    dict; a tag repeated among siblings becomes a list. Raises ParseError on anything
+    A leaf element becomes its text ("" when empty; whitespace around a CDATA section is dropped,
+    anything else is kept as sent: messages.Field decides what to strip); an element with children
+    becomes a dict; a tag repeated among siblings becomes a list. Raises ParseError on anything
     that is not a well-formed, DTD-free document rooted at <xml>.
     """
     if isinstance(body, str):
@@ -48,12 +49,16 @@ def parse_xml(body):
     return fields if isinstance(fields, dict) else {}
 
 
+TEXT, CDATA, ELEMENT = Node.TEXT_NODE, Node.CDATA_SECTION_NODE, Node.ELEMENT_NODE
+
+
 def _element_value(node, depth):
-    children = [c for c in node.childNodes if c.nodeType == Node.ELEMENT_NODE]
+    nodes = node.childNodes
+    if len(nodes) == 1 and nodes[0].nodeType in (TEXT, CDATA):  # nearly every leaf: one CDATA or text node
+        return nodes[0].data
+    children = [c for c in nodes if c.nodeType == ELEMENT]
     if not children:
-        return "".join(
-            c.data for c in node.childNodes if c.nodeType in (Node.TEXT_NODE, Node.CDATA_SECTION_NODE)
-        )
+        return _leaf_text(nodes)
     if depth >= MAX_DEPTH:
         raise ParseError("elements nested too deeply")
     result = {}
@@ -66,3 +71,11 @@ def _element_value(node, depth):
         else:
             result[child.tagName] = [result[child.tagName], value]
     return result
+
+
+def _leaf_text(nodes):
+    """A leaf's text. Beside a CDATA section, whitespace-only text is layout (`<A> <![CDATA[x]]> </A>` is
+    "x"); inside CDATA every character counts, as the follower typed it."""
+    if any(n.nodeType == CDATA for n in nodes):
+        return "".join(n.data for n in nodes if n.nodeType == CDATA or n.nodeType == TEXT and n.data.strip())
+    return "".join(n.data for n in nodes if n.nodeType == TEXT)

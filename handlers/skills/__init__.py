@@ -9,9 +9,10 @@ import importlib
 
 from handlers.skills.registry import on
 
-# Import order is registration order within one precedence: the admin's rules first, then the
-# chat with a language model (skipped unless configured), the reversed echo (the catch-all for text) last.
-BUILT_IN = ("continuation", "admin_rules", "books", "jokes", "media", "chat", "basic")
+# Import order is registration order within one precedence: 取消 and what a follower is owed first,
+# the admin's rules next, the chat with a language model (skipped unless configured), the reversed echo
+# (the catch-all for text) last.
+BUILT_IN = ("conversation", "continuation", "admin_rules", "books", "jokes", "media", "chat", "basic")
 
 __all__ = ["on", "load_skills"]
 

@@ -1,9 +1,10 @@
-"""Books (豆米查书): an ISBN-10/13, or `书 <title>`, answered with the book as a news reply."""
+"""Books (豆米查书): an ISBN-10/13, `书 <title>`, or `书` and then the title, answered with the book as a news reply."""
 
 from handlers.skills.registry import on
 from wechat.replies import Article, NewsReply
 
 SERVICE_DOWN = "查书服务暂时连不上，请过一会儿再试。"
+ASK_TITLE = "哪本书？请发书名（发“取消”作罢）。"
 
 
 def book_reply(book):
@@ -47,9 +48,27 @@ def book_by_isbn(message, ctx):
 
 @on.regex(r"^(?:书|book)\s+(?P<title>\S.*)$", help="书 书名 — 按书名查书", calls_out=True)
 def book_by_title(message, ctx):
+    return find_title(ctx.match.group("title").strip(), ctx)
+
+
+@on.text("书", "book", help="书 — 我先问书名，你再回答")
+def ask_for_title(message, ctx):
+    ctx.session.expect("book_title")
+    return ASK_TITLE
+
+
+@on.reply_to("book_title", calls_out=True)
+def book_title_answer(message, ctx):
+    title = message.content.strip()
+    if not title:
+        ctx.session.expect("book_title")
+        return ASK_TITLE
+    return find_title(title, ctx)
+
+
+def find_title(title, ctx):
     from handlers.skills.backends.books import BookServiceError
 
-    title = ctx.match.group("title").strip()
     try:
         book = library(ctx).by_title(title, timeout=ctx.call_timeout())
     except BookServiceError:

@@ -7,12 +7,26 @@
         return "晴"                 # a str is a text reply; a Reply object any other; None: next skill
 
 A skill gets the message and a Context: settings, the store, the registry, the regex match, the
-reply deadline. Skills are tried by precedence: what the follower is still owed (the rest of a long
-answer), the admin's rules file, then exact keywords, menu keys and events, then regexes, then
-catch-alls by message type; within one precedence, in the order they were registered. A skill's
-`help` is a line for the 帮助 answer, or a function settings -> lines. A skill with `enabled`
-(settings -> bool) is skipped, help included, while that says no: a skill that is off unless configured.
-A text reply longer than WeChat takes is cut to its first part (long_text.py).
+reply deadline, and the follower's session (handlers/skills/session.py). Skills are tried by
+precedence: 取消/cancel of a wait, what the follower is still owed (the rest of a long answer), the
+answer to a question the account asked (on.reply_to), the admin's rules file, then exact keywords,
+menu keys and events, then regexes, then catch-alls by message type; within one precedence, in the
+order they were registered. A skill's `help` is a line for the 帮助 answer, or a function settings ->
+lines. A skill with `enabled` (settings -> bool) is skipped, help included, while that says no: a skill
+that is off unless configured. A text reply longer than WeChat takes is cut to its first part
+(long_text.py).
+
+A conversation: a skill asks and names what it waits for; the follower's next text goes to the skill
+registered for that name (and 取消 / cancel ends the wait):
+
+    @on.text("书", "book")
+    def ask_title(message, ctx):
+        ctx.session.expect("book_title")
+        return "哪本书？"
+
+    @on.reply_to("book_title")
+    def got_title(message, ctx):        # message.content is the title; ask again with expect()
+        ...
 
 One rule for a skill that raises, whatever kind it is: its traceback is logged and the follower gets
 `success` (no later skill answers in its place: a crash is not "no answer").
@@ -25,12 +39,14 @@ import traceback
 
 from handlers.skills.budget import run_with_budget, send_late
 from handlers.skills.long_text import fit_reply
+from handlers.skills.session import Session
 from wechat.record import Record
 from wechat.replies import EmptyReply
 
 log = logging.getLogger("wechat")
-# What the follower is still owed outranks even the admin's rules file, which outranks every other skill.
-OWED, ADMIN_RULES, EXACT, PATTERN, CATCH_ALL = -2, -1, 0, 1, 2
+# A wait's cancel, what the follower is still owed, and the answer to a question outrank everything;
+# the admin's rules file outranks every other skill.
+CANCEL, OWED, CONVERSATION, ADMIN_RULES, EXACT, PATTERN, CATCH_ALL = -4, -3, -2, -1, 0, 1, 2
 
 
 class Context(Record):
@@ -38,7 +54,7 @@ class Context(Record):
 
     # store: the store the endpoint opened (None when it is unavailable); registry: the skills, for help;
     # deadline: time.monotonic() by which the reply must be ready; run_mode: cgi, fcgi, dev or wsgi;
-    # match: the re.Match of a regex skill; session: the follower's conversation state (None: none kept);
+    # match: the re.Match of a regex skill; session: the follower's Session (dispatch makes one, read lazily);
     # usage: tokens a language model used for this answer, {"prompt_tokens", "completion_tokens", "total_tokens"}
     fields = ("settings", "store", "registry", "deadline", "run_mode", "match", "session", "usage")
     defaults = {"store": None, "registry": None, "deadline": 0.0, "run_mode": "wsgi", "match": None,
@@ -64,19 +80,31 @@ class SkillFailed(Record):
 
 
 def attempt(skill, message, ctx):
-    """skill(message, ctx), or SkillFailed: the one place a skill's exception is caught and logged."""
+    """skill(message, ctx), or SkillFailed: the one place a skill's exception is caught and logged.
+
+    The session changes a skill made are saved when it returns and dropped when it raises; this runs
+    wherever the skill runs (its thread, or its forked process under CGI), so the save does too.
+    """
+    session = ctx.session
+    mark = session.mark() if session is not None else (False, 0)
     try:
-        return skill.func(message, ctx)
+        answer = skill.func(message, ctx)
     except Exception:
         log.error("skill %s failed on %s:\n%s", skill.name, message.type, traceback.format_exc().rstrip())
-        return SkillFailed(skill.name)
+        answer = SkillFailed(skill.name)
+        if session is not None:
+            session.rollback(mark)
+    if session is not None:
+        session.save()
+    return answer
 
 
 class Skill(Record):
-    # matches: message -> truthy (a re.Match for regex skills); calls_out: runs under the reply budget;
+    # matches: message -> truthy (a re.Match for regex skills), or (message, ctx) -> truthy when
+    # with_context (it reads the session); calls_out: runs under the reply budget;
     # enabled: settings -> bool, or None for always
-    fields = ("func", "precedence", "matches", "help", "calls_out", "enabled")
-    defaults = {"help": "", "calls_out": False, "enabled": None}
+    fields = ("func", "precedence", "matches", "help", "calls_out", "enabled", "with_context")
+    defaults = {"help": "", "calls_out": False, "enabled": None, "with_context": False}
 
     @property
     def name(self):
@@ -102,9 +130,9 @@ class SkillRegistry:
     def __init__(self):
         self.skills = []
 
-    def _register(self, precedence, matches, help, calls_out=False, enabled=None):
+    def _register(self, precedence, matches, help, calls_out=False, enabled=None, with_context=False):
         def decorator(func):
-            self.skills.append(Skill(func, precedence, matches, help, calls_out, enabled))
+            self.skills.append(Skill(func, precedence, matches, help, calls_out, enabled, with_context))
             self.skills.sort(key=lambda s: s.precedence)  # stable: keeps registration order
             return func
 
@@ -130,19 +158,30 @@ class SkillRegistry:
         return self._register(CATCH_ALL, lambda m: not m.is_event and m.type in types, help, calls_out, enabled)
 
     def event(self, *names, help="", calls_out=False, enabled=None):
-        """Events by name, as WeChat spells them (subscribe, SCAN, LOCATION ...); any case."""
+        """Events by name, as WeChat spells them (subscribe, SCAN, user_get_card ...; README lists them
+        all), in any case. A variant answers to its family's name too: subscribe_scan_product is a subscribe."""
         wanted = {n.lower() for n in names}
-        return self._register(EXACT, lambda m: m.is_event and m.event.lower() in wanted, help, calls_out, enabled)
+        return self._register(EXACT, lambda m: m.is_event and not wanted.isdisjoint(m.event_names), help, calls_out,
+                              enabled)
 
     def click(self, *keys, help="", calls_out=False, enabled=None):
         """Menu CLICK events with one of these EventKeys."""
         wanted = set(keys)
         return self._register(
-            EXACT, lambda m: m.is_event and m.event == "CLICK" and m.key in wanted, help, calls_out, enabled
+            EXACT, lambda m: m.is_event and "click" in m.event_names and m.key in wanted, help, calls_out, enabled
         )
 
+    def reply_to(self, *topics, help="", calls_out=False, enabled=None):
+        """The follower's next text after a skill called ctx.session.expect(topic). The wait ends as the
+        skill starts (a skill that needs another answer calls expect() again)."""
+        wanted = set(topics)
+        return self._register(
+            CONVERSATION, lambda m, ctx: m.type == "text" and ctx.session.waiting_for in wanted, help,
+            calls_out, enabled, with_context=True)
+
     def custom(self, matches, precedence=EXACT, help="", calls_out=False, enabled=None):
-        """Any predicate message -> bool, at the given precedence (OWED, ADMIN_RULES, EXACT, PATTERN, CATCH_ALL)."""
+        """Any predicate message -> bool, at the given precedence (CANCEL, OWED, CONVERSATION, ADMIN_RULES,
+        EXACT, PATTERN, CATCH_ALL)."""
         return self._register(precedence, matches, help, calls_out, enabled)
 
     def help_lines(self, settings):
@@ -162,11 +201,17 @@ class SkillRegistry:
         A skill that raises ends dispatch with EmptyReply (`success`); see attempt(). A calls_out
         skill that misses the reply budget also gives EmptyReply now; its answer is sent later.
         """
+        if ctx.session is None:
+            ctx.session = Session(ctx.store, message.source, ctx.settings.session_ttl_seconds)
         for skill in self.skills:
-            match = skill.matches(message)
-            if not match or not skill.is_on(ctx.settings):
+            if not skill.is_on(ctx.settings):
+                continue
+            match = skill.matches(message, ctx) if skill.with_context else skill.matches(message)
+            if not match:
                 continue
             ctx.match = match if isinstance(match, re.Match) else None
+            if skill.precedence == CONVERSATION:
+                ctx.session.stop_waiting()  # answered, whatever the skill does (even if it raises)
             if skill.calls_out:
                 # ctx.usage travels back with the answer: under CGI the skill runs in a forked process.
                 in_time, result = run_with_budget(

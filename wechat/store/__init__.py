@@ -11,6 +11,14 @@ de-duplicates WeChat's retries:
     log_iter(since=None, until=None) -> records, oldest first       log_prune(before) -> count
 
 A log record is a dict of LOG_FIELDS; `raw` is the message's XML as received.
+
+Sessions (a follower's conversation state, handlers/skills/session.py) are one JSON document per
+follower with a version; a write succeeds only against the version it read (compare-and-set), so two
+processes racing on one follower cannot overwrite each other unseen:
+
+    session_get(follower) -> (data or None, version or "")
+    session_put(follower, data, expected_version, new_version, ttl) -> bool (False: someone wrote first)
+    session_iter() -> (follower, data, expires_at) of every live session
 """
 
 import os

@@ -8,6 +8,15 @@ from wechat.store import LOG_FIELDS, PRUNE_CHANCE, StoreError
 PREFIX = "wechat:"
 LOG_INDEX = PREFIX + "log"  # sorted set: message key scored by received_at
 # Delete only when the value is still ours: a lock holder must never release another's lock.
+# Replace a session only when its version is still the one the writer read ("" = there was none).
+PUT_IF_VERSION = """
+local current = redis.call('hget', KEYS[1], 'version') or ''
+if current ~= ARGV[1] then return 0 end
+redis.call('hset', KEYS[1], 'data', ARGV[2], 'version', ARGV[3])
+redis.call('pexpire', KEYS[1], ARGV[4])
+return 1
+"""
+SESSION_PREFIX = PREFIX + "session:"
 DELETE_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
@@ -90,6 +99,27 @@ class RedisStore:
     def log_prune(self, before):
         # The hashes expire by themselves; the index entries are removed here.
         return self._run(self.client.zremrangebyscore, LOG_INDEX, 0, "(%s" % before)
+
+    # --- sessions: one hash per follower (data, version), expiring with the session ---------------
+
+    def session_get(self, follower):
+        data, version = self._run(self.client.hmget, SESSION_PREFIX + follower, ["data", "version"])
+        return (data, version or "") if data is not None else (None, "")
+
+    def session_put(self, follower, data, expected, version, ttl):
+        return bool(self._run(self.client.eval, PUT_IF_VERSION, 1, SESSION_PREFIX + follower, expected, data,
+                              version, max(1, int(ttl * 1000))))
+
+    def session_iter(self):
+        def read():
+            found = []
+            for name in sorted(self.client.scan_iter(match=SESSION_PREFIX + "*", count=500)):
+                data, ttl = self.client.hget(name, "data"), self.client.pttl(name)
+                if data is not None and ttl > 0:
+                    found.append((name[len(SESSION_PREFIX):], data, time.time() + ttl / 1000.0))
+            return found
+
+        yield from self._run(read)
 
 
 def _field(value):

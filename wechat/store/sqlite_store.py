@@ -19,6 +19,10 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
 """
 
+# Conversation state (sessions); created on first use, so processes that never touch a session skip it.
+SESSIONS_SCHEMA = ("CREATE TABLE IF NOT EXISTS sessions "
+                   "(follower TEXT PRIMARY KEY, data TEXT NOT NULL, version TEXT NOT NULL, expires REAL NOT NULL)")
+
 BUSY_SECONDS = 10  # how long a statement waits for another process's write before giving up
 
 _local = threading.local()  # one connection per thread and file: flup serves on threads
@@ -31,6 +35,7 @@ class SQLiteStore:
     def __init__(self, path, retention_days=90):
         self.path = path
         self.retention_days = retention_days
+        self._sessions_ready = False
 
     @property
     def db(self):
@@ -141,3 +146,38 @@ class SQLiteStore:
 
     def log_prune(self, before):
         return self._run("DELETE FROM messages WHERE received_at < ?", (before,)).rowcount
+
+    # --- sessions: one JSON document per follower, replaced only by whoever read its current version ---
+
+    def _sessions(self):
+        if not self._sessions_ready:
+            self._run(SESSIONS_SCHEMA)
+            self._sessions_ready = True
+
+    def session_get(self, follower):
+        self._sessions()
+        row = self._run("SELECT data, version FROM sessions WHERE follower = ? AND expires > ?",
+                        (follower, time.time())).fetchone()
+        return (row[0], row[1]) if row else (None, "")
+
+    def session_put(self, follower, data, expected, version, ttl):
+        self._sessions()
+        now = time.time()
+        if expected:
+            cursor = self._run("UPDATE sessions SET data = ?, version = ?, expires = ? WHERE follower = ? AND version = ?",
+                               (data, version, now + ttl, follower, expected))
+        else:  # none was found: succeed only if there still is none (or only an expired one)
+            cursor = self._run(
+                "INSERT INTO sessions (follower, data, version, expires) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (follower) DO UPDATE SET data = excluded.data, version = excluded.version, "
+                "expires = excluded.expires WHERE sessions.expires <= ?",
+                (follower, data, version, now + ttl, now))
+        if random.random() < PRUNE_CHANCE:
+            self._run("DELETE FROM sessions WHERE expires <= ?", (now,))
+        return cursor.rowcount == 1
+
+    def session_iter(self):
+        self._sessions()
+        cursor = self._run("SELECT follower, data, expires FROM sessions WHERE expires > ? ORDER BY follower",
+                           (time.time(),))
+        yield from cursor.fetchall()

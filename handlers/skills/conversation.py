@@ -1,0 +1,14 @@
+"""取消 / cancel: ends whatever question the account is waiting to have answered (see on.reply_to)."""
+
+from handlers.skills.registry import CANCEL, normalise_keyword, on
+
+CANCEL_WORDS = {"取消", "cancel"}
+
+
+@on.custom(lambda m: m.type == "text" and normalise_keyword(m.content) in CANCEL_WORDS, precedence=CANCEL,
+           help="取消 / cancel — 不再回答我刚才的问题")
+def cancel_wait(message, ctx):
+    if ctx.session.waiting_for is None:
+        return None  # nothing to cancel: the words may mean something to another skill
+    ctx.session.stop_waiting()
+    return "好的，已取消。"
