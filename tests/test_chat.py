@@ -186,10 +186,10 @@ def test_any_next_message_gets_the_next_part_first(model, fake_llm):
     assert say("继续") == "短的回答" and len(fake_llm.requests) == 3  # ... so 继续 goes to the model
 
 
-def dispatch(text, settings, session, run_mode="dev"):
-    """The registry's answer to a text from a follower whose session is `session` (a dict, or None)."""
+def dispatch(text, settings, store, run_mode="dev"):
+    """The registry's answer to a text from the simulated follower, whose session lives in `store` (None: none)."""
     skills = load_skills()
-    ctx = skills.context(settings, None, run_mode, session)
+    ctx = skills.context(settings, store, run_mode)
     return skills.dispatch(parse_message(simulator.text(text)), ctx), ctx
 
 
@@ -197,23 +197,26 @@ def model_settings(fake_llm, **extra):
     return Settings(token=TOKEN, llm_api_base=fake_llm.url, llm_model="test-model", **extra)
 
 
-def test_history_carries_the_previous_turns_trimmed_and_new_topic_forgets_them(fake_llm):
+def test_history_carries_the_previous_turns_trimmed_and_new_topic_forgets_them(fake_llm, tmp_path):
+    from wechat.store.sqlite_store import SQLiteStore
+
     fake_llm.answer = lambda messages: "答：" + messages[-1]["content"]
-    settings, session = model_settings(fake_llm, llm_history_turns=2), {}
-    answer, ctx = dispatch("我叫小明", settings, session)
+    settings = model_settings(fake_llm, llm_history_turns=2)
+    store = SQLiteStore(str(tmp_path / "store.sqlite3"))  # each message reads its session anew, as a request does
+    answer, ctx = dispatch("我叫小明", settings, store)
     assert answer == "答：我叫小明" and ctx.usage == USAGE
-    dispatch("我叫什么？", settings, session)
+    dispatch("我叫什么？", settings, store)
     assert fake_llm.messages()[1:] == [{"role": "user", "content": "我叫小明"},
                                        {"role": "assistant", "content": "答：我叫小明"},
                                        {"role": "user", "content": "我叫什么？"}]
-    dispatch("第三个问题", settings, session)
-    dispatch("第四个问题", settings, session)
+    dispatch("第三个问题", settings, store)
+    dispatch("第四个问题", settings, store)
     asked = [m["content"] for m in fake_llm.messages()[1:] if m["role"] == "user"]
     assert asked == ["我叫什么？", "第三个问题", "第四个问题"]  # two earlier turns, the oldest dropped
     for word in ("新话题", "reset"):
-        answer, _ = dispatch(word, settings, session)
+        answer, _ = dispatch(word, settings, store)
         assert answer == chat.NEW_TOPIC
-    dispatch("重新开始的问题", settings, session)
+    dispatch("重新开始的问题", settings, store)
     assert fake_llm.messages()[1:] == [{"role": "user", "content": "重新开始的问题"}]
     assert len(fake_llm.requests) == 5  # 新话题 and reset never reached the model
 

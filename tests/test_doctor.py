@@ -104,7 +104,7 @@ def test_a_config_the_servers_user_cannot_read_is_named_and_fixed_by_its_sentenc
         ["/usr/bin/python3", "-c", "from wechat.config import load_settings; load_settings()"],
         cwd=ROOT, env={"PATH": "/usr/bin:/bin", "WECHAT_CONFIG": config}, user="nobody",
         capture_output=True, text=True, timeout=30)
-    assert "ConfigError: Cannot read %s (Permission denied)" % config in result.stderr
+    assert "ConfigError: Cannot read %s as user nobody (Permission denied)" % config in result.stderr
 
     os.chown(config, 0, nobody()[1])  # the fix: the server's group may read it
     os.chmod(config, 0o640)

