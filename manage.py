@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, jokes. `python manage.py -h`."""
+"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, jokes, admin-password. `python manage.py -h`."""
 
 import argparse
 import os
@@ -14,7 +14,7 @@ def cmd_deploy(args):
     python = args.python or sys.executable
     try:
         text = deploy.render_vhost(args.mode, args.flavour, args.root, python, args.server_name, args.port,
-                                   args.backend_port)
+                                   args.backend_port, args.admin_allow)
     except deploy.DeployError as e:
         print("manage.py deploy: %s" % e, file=sys.stderr)
         return 2
@@ -227,6 +227,50 @@ def cmd_precompile(args):
     return 0 if compiled else 1
 
 
+def read_new_password(stdin=None):
+    """The new console password: typed twice at a terminal, or the first line of piped stdin."""
+    import getpass
+
+    stdin = stdin or sys.stdin
+    if not stdin.isatty():
+        return stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("New console password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ValueError("the two passwords differ; nothing changed")
+    return first
+
+
+def cmd_admin_password(args):
+    from admin import passwords
+    from wechat.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        print("manage.py admin-password: %s" % e, file=sys.stderr)
+        return 2
+    if args.off:
+        removed = passwords.remove_password(settings)
+        print("console off: /admin now answers 404" if removed else "console was already off")
+        return 0
+    try:
+        password = read_new_password()
+    except (ValueError, EOFError, KeyboardInterrupt) as e:
+        print("manage.py admin-password: %s" % (e or "cancelled"), file=sys.stderr)
+        return 2
+    if len(password) < passwords.MIN_LENGTH:
+        print("manage.py admin-password: use at least %d characters; nothing changed" % passwords.MIN_LENGTH,
+              file=sys.stderr)
+        return 2
+    try:
+        path = passwords.write_password_hash(settings, passwords.hash_password(password))
+    except OSError as e:
+        print("manage.py admin-password: cannot write the password file: %s" % e, file=sys.stderr)
+        return 1
+    print("console password set (hash in %s); sign in at /admin" % path)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +289,8 @@ def main(argv=None):
     p.add_argument("--apache-user", default="www-data")
     p.add_argument("--output", help="write the vhost here instead of stdout")
     p.add_argument("--dry-run", action="store_true", help="cgi: do not rewrite code.py's first line")
+    p.add_argument("--admin-allow", action="append", default=[], metavar="CIDR",
+                   help="only these addresses reach /admin (Apache `Require ip`); repeatable")
     p.set_defaults(func=cmd_deploy)
 
     p = commands.add_parser("precompile", help="byte-compile the app and its templates (deploy runs this)")
@@ -282,6 +328,10 @@ def main(argv=None):
     p.add_argument("openid")
     p.add_argument("text")
     p.set_defaults(func=cmd_send)
+
+    p = commands.add_parser("admin-password", help="set the web console's password (/admin stays 404 until set)")
+    p.add_argument("--off", action="store_true", help="remove the password: /admin answers 404 again")
+    p.set_defaults(func=cmd_admin_password)
 
     p = commands.add_parser("export", help="write the message log as CSV or JSON lines")
     p.add_argument("--since", help="YYYY-MM-DD[THH:MM[:SS]] or a Unix time (default: the beginning)")

@@ -34,7 +34,7 @@ def apache_path(path):
 
 
 def render_vhost(mode, flavour, root=ROOT, python=sys.executable, server_name=SHIPPED_SERVER_NAME,
-                 port=80, backend_port=9000):
+                 port=80, backend_port=9000, admin_allow=()):
     if mode not in MODES or flavour not in FLAVOURS:
         raise DeployError("mode must be one of %s and flavour one of %s" % (", ".join(MODES), ", ".join(FLAVOURS)))
     if mode == "fcgid" and flavour == "wamp":
@@ -50,10 +50,27 @@ def render_vhost(mode, flavour, root=ROOT, python=sys.executable, server_name=SH
     text = text.replace(SHIPPED_SERVER_NAME, server_name)
     text = text.replace("<VirtualHost *:80>", "<VirtualHost *:%d>" % int(port))
     text = text.replace(SHIPPED_BACKEND, "127.0.0.1:%d" % int(backend_port))
+    if admin_allow:
+        text = text.replace("</VirtualHost>", console_location(admin_allow) + "</VirtualHost>")
     header = "# Rendered by `manage.py deploy --mode %s --flavour %s` for %s\n" % (mode, flavour, root)
     if int(port) not in (80, 443):
         header += "# Apache must listen on this port: add `Listen %d` (Debian: /etc/apache2/ports.conf).\n" % int(port)
     return header + text
+
+
+def console_location(networks):
+    """A <Location /admin> that lets only these networks reach the console (its login is the second lock)."""
+    import ipaddress
+
+    allowed = []
+    for network in networks:
+        try:
+            allowed.append(str(ipaddress.ip_network(network.strip(), strict=False)))
+        except ValueError:
+            raise DeployError("--admin-allow %r is not an address or network (e.g. 203.0.113.7 or 10.0.0.0/8)"
+                              % network)
+    return ("\n    # The web console (/admin): only from these addresses (manage.py deploy --admin-allow).\n"
+            "    <Location \"/admin\">\n        Require ip %s\n    </Location>\n" % " ".join(allowed))
 
 
 def shebang(python):

@@ -36,6 +36,7 @@ class Settings(Record):
         "rules_file": os.path.join(ROOT, "replies.ini"),
         "jokes_file": os.path.join(ROOT, "handlers", "skills", "jokes.txt"),
         "skill_modules": "",  # comma-separated modules with more skills (importing registers them)
+        "console_session_minutes": 30,  # the web console signs its admin out after this long idle
         "source": "",  # the ini file these came from, for messages; "" when there was none
     }
     fields = tuple(defaults)
@@ -97,6 +98,7 @@ SOURCES = {
     "rules_file": ("skills", "WECHAT_RULES_FILE"),
     "jokes_file": ("skills", "WECHAT_JOKES_FILE"),
     "skill_modules": ("skills", "WECHAT_SKILL_MODULES"),
+    "console_session_minutes": ("console", "WECHAT_CONSOLE_SESSION_MINUTES"),
 }
 
 

@@ -10,13 +10,15 @@ de-duplicates WeChat's retries:
     log_update(key, **fields)         log_reply(key) -> (logged, reply or None)
     log_iter(since=None, until=None) -> records, oldest first       log_prune(before) -> count
 
-A log record is a dict of LOG_FIELDS; `raw` is the message's XML as received.
+A log record is a dict of LOG_FIELDS; `raw` is the message's XML as received; `latency_ms` (optional,
+None when unknown) is how long the reply took from the message's arrival until it was ready.
 """
 
 import os
 
 PRUNE_CHANCE = 0.01  # expired entries are swept on about one write in a hundred
-LOG_FIELDS = ("received_at", "key", "msg_type", "source", "target", "summary", "raw", "reply", "outcome")
+LOG_FIELDS = ("received_at", "key", "msg_type", "source", "target", "summary", "raw", "reply", "outcome",
+              "latency_ms")
 
 
 class StoreError(Exception):
