@@ -126,8 +126,6 @@ def cmd_menu(args):
 
     def work(client):
         if args.action == "push":
-            with open(args.file, encoding="utf-8") as f:
-                menu = json.load(f)
             client.menu_create(menu)
             print("menu pushed: %d top-level buttons" % len(menu.get("button", [])))
         elif args.action == "show":
@@ -137,9 +135,24 @@ def cmd_menu(args):
             print("menu deleted")
         return 0
 
-    if args.action == "push" and not args.file:
-        print("manage.py menu push: name the menu file (see menu.json)", file=sys.stderr)
-        return 2
+    menu = None
+    if args.action == "push":
+        if not args.file:
+            print("manage.py menu push: name the menu file (see menu.json)", file=sys.stderr)
+            return 2
+        from admin.menu import check_menu
+
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                menu = json.load(f)
+        except (OSError, ValueError) as e:
+            print("manage.py menu push: cannot read %s: %s" % (args.file, e), file=sys.stderr)
+            return 2
+        problems = check_menu(menu)
+        if problems:
+            for problem in problems:
+                print("manage.py menu push: %s" % problem, file=sys.stderr)
+            return 2
     return api_command(work)
 
 

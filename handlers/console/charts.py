@@ -7,8 +7,8 @@ import time
 
 from wechat.record import Record
 
-WIDTH, HEIGHT = 720, 230
-LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 26  # room for the y labels on the left and x labels below
+WIDTH, HEIGHT = 960, 250
+LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 28  # room for the y labels on the left and x labels below
 
 
 class Bar(Record):

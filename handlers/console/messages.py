@@ -6,7 +6,7 @@ import time
 
 import web
 
-from handlers.console.page import Page, follower_url, render, url
+from handlers.console.page import Page, describe_reply, follower_url, render, url
 from handlers.console.stats import OUTCOMES, outcome_kind
 from wechat.record import Record
 
@@ -139,9 +139,10 @@ def conversation(store, settings, openid):
             records.append(record)
     turns = []
     for record in records:
-        turns.append(Turn(record["received_at"], "follower", record.get("summary") or "", record.get("msg_type") or ""))
+        msg_type = record.get("msg_type") or "unknown"
+        turns.append(Turn(record["received_at"], "follower", record.get("summary") or "(%s)" % msg_type, msg_type))
         if record.get("reply") is not None or record.get("outcome"):
-            turns.append(Turn(record["received_at"], "server", record.get("reply"), "",
+            turns.append(Turn(record["received_at"], "server", describe_reply(record.get("reply")), "",
                               outcome_kind(record.get("outcome"))))
     for entry in sent_by_admins(store, openid):
         if entry["at"] >= since:

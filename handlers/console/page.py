@@ -84,9 +84,10 @@ def describe_reply(reply):
     from wechat.xmlparse import ParseError
 
     try:
-        return describe(reply.encode("utf-8"))
+        described = describe(reply.encode("utf-8"))
     except ParseError:
         return reply[:200]
+    return described[len("text: "):] if described.startswith("text: ") else described  # text is the usual kind
 
 
 def follower_url(openid):
@@ -105,12 +106,17 @@ def chart(figure, series):
     return render._template("chart")(figure, series)
 
 
+def menu_button(*args):
+    """One button's fields in the menu form (menu_button.html, without the layout)."""
+    return render._template("menu_button")(*args)
+
+
 NAV_ITEMS = (("/", "Dashboard"), ("/messages", "Messages"), ("/replies", "Auto-replies"), ("/menu", "Menu"),
              ("/status", "Status"))
 
 render = CachedRender(os.path.join(TEMPLATES, "console"), base="layout", globals={
     "ctx": web.ctx, "url": url, "static": static, "when": when, "duration": duration, "ms": ms,
-    "describe_reply": describe_reply, "follower_url": follower_url, "chart": chart, "nav_items": NAV_ITEMS,
+    "describe_reply": describe_reply, "follower_url": follower_url, "chart": chart, "menu_button": menu_button, "nav_items": NAV_ITEMS,
     "outcome_kind": outcome_kind, "sorted": sorted, "round": round, "str": str,
 })
 
