@@ -138,7 +138,8 @@ def replace_section(text, old_name, new_text):
         # Keep one blank line between sections.
         while new_text is None and end < len(lines) and not lines[end].strip():
             end += 1
-        return "".join(lines[:start] + replacement + lines[end:])
+        result = "".join(lines[:start] + replacement + lines[end:])
+        return result.rstrip("\n") + "\n" if new_text is None and end == len(lines) and result.strip() else result
     if new_text is None:
         return text
     prefix = text if not text or text.endswith("\n\n") else text.rstrip("\n") + "\n\n"
