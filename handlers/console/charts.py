@@ -8,7 +8,7 @@ import time
 from wechat.record import Record
 
 WIDTH, HEIGHT = 960, 250
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 28  # room for the y labels on the left and x labels below
+LEFT, RIGHT, TOP, BOTTOM = 44, 44, 12, 28  # y labels on both sides (a phone scrolls to the right), x below
 
 
 class Bar(Record):
