@@ -5,9 +5,11 @@ Set CONSOLE_DOCS_SCREENSHOT=1 to also refresh docs/console.png (the README's pic
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -18,6 +20,42 @@ from tests.support import ROOT, DevServer, free_port
 REASON = browser.why_not_available()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 FOLLOWER = "oSimulatedFollower0000000000"
+
+
+def seed_history(data_dir, now):
+    """A month of an account's traffic in the message log (none in the last two hours), through the store.
+
+    Gives the daily chart, the outcomes and "last errors" something to show; the tests' own messages
+    are the only ones in the current hour.
+    """
+    import math
+    import random
+
+    from wechat.store.sqlite_store import SQLiteStore
+
+    store = SQLiteStore(os.path.join(str(data_dir), "wechat.sqlite3"))
+    rng = random.Random(12)
+    types = ["text"] * 60 + ["CLICK"] * 15 + ["image"] * 10 + ["subscribe"] * 8 + ["location"] * 4 + ["voice"] * 3
+    reply = ("<xml><ToUserName><![CDATA[o]]></ToUserName><FromUserName><![CDATA[gh]]></FromUserName>"
+             "<CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[%s]]></Content></xml>")
+    count = 0
+    for hours_ago in range(2, 30 * 24):
+        start = now - hours_ago * 3600
+        hour = time.localtime(start).tm_hour
+        busy = 1 + 5 * max(0.0, math.sin(math.pi * (hour - 7) / 15)) + (hours_ago < 10 * 24) * 2
+        for _ in range(int(rng.expovariate(1 / busy))):
+            count += 1
+            key = "seed:%d" % count
+            msg_type = rng.choice(types)
+            store.log_append(key, {"received_at": start + rng.random() * 3600, "msg_type": msg_type,
+                                   "source": "oFollower%03d" % rng.randrange(180), "target": "gh_account",
+                                   "summary": "你好" if msg_type == "text" else "", "raw": "<xml></xml>"})
+            roll = rng.random()
+            outcome = "reply:text" if roll < .88 else "success" if roll < .975 else "error->success" if roll < .995 else None
+            if outcome:
+                store.log_update(key, reply=reply % "好你" if outcome == "reply:text" else "success", outcome=outcome,
+                                 latency_ms=round(rng.lognormvariate(1.2, 0.8), 1))
+    return count
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +71,7 @@ def site(tmp_path_factory):
                       % (fake.url, home / "var", home / "replies.ini"), encoding="utf-8")
     env = {"WECHAT_CONFIG": str(config)}
     set_password(env)
+    seed_history(home / "var", time.time())
     with DevServer(env) as server:
         server.fake, server.env, server.rules = fake, env, home / "replies.ini"
         yield server
@@ -99,13 +138,21 @@ def test_sign_in_and_see_the_chart_of_simulated_messages(site, driver, tmp_path)
     driver.get(site.url + "admin/")
     browser.screenshot(driver, tmp_path, "login")
     sign_in(driver, site.url)
-    assert text_of(driver, ".figure .value") == "5"  # messages, last 48 hours
     hourly = driver.find_elements(By.CSS_SELECTOR, ".chart")[0]
-    bars = hourly.find_elements(By.CSS_SELECTOR, "rect.bar")
-    assert len(bars) == 4  # one stacked bar: text, subscribe, CLICK, image
-    assert all(float(bar.get_attribute("height")) > 0 for bar in bars)
-    assert [li.text for li in hourly.find_elements(By.CSS_SELECTOR, ".legend li")] == ["text", "subscribe", "CLICK",
-                                                                                        "image"]
+    # The newest hours' bars: only the messages just simulated (the seeded history stops two hours ago;
+    # two slots, in case the simulation crossed the hour).
+    slots = hourly.find_elements(By.CSS_SELECTOR, "rect.slot")[-2:]
+    counts = {}
+    for slot in slots:
+        title = slot.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+        for name, number in re.findall(r"(\w+) (\d+)[,)]", title.partition("(")[2]):
+            counts[name] = counts.get(name, 0) + int(number)
+    assert counts == {"text": 2, "CLICK": 1, "image": 1, "subscribe": 1}
+    x = float(slots[0].get_attribute("x"))
+    segments = [bar for bar in hourly.find_elements(By.CSS_SELECTOR, "rect.bar") if float(bar.get_attribute("x")) >= x]
+    assert len(segments) >= 4 and all(float(bar.get_attribute("height")) > 0 for bar in segments)
+    legend = [li.text for li in hourly.find_elements(By.CSS_SELECTOR, ".legend li")]
+    assert {"text", "CLICK", "image", "subscribe"} <= set(legend)
     path = browser.screenshot(driver, tmp_path, "dashboard")
     if os.environ.get("CONSOLE_DOCS_SCREENSHOT"):
         shutil.copy(path, os.path.join(ROOT, "docs", "console.png"))

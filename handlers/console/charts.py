@@ -101,7 +101,7 @@ class Segment(Record):
     fields = ("x", "width", "name", "count", "percent")
 
 
-def share_bar(counts, names, width=WIDTH):
+def share_bar(counts, names, width=100):
     """One horizontal bar split by share: the outcomes strip."""
     total = sum(counts.get(n, 0) for n in names)
     segments, x = [], 0.0
