@@ -237,6 +237,9 @@ def cmd_precompile(args):
     folders = [os.path.join(ROOT, name) for name in APP_PACKAGES]
     compiled = all(compileall.compile_dir(folder, quiet=1) for folder in folders)
     precompile_templates()
+    from handlers.console.page import precompile as precompile_console  # the console's own templates
+
+    precompile_console()
     return 0 if compiled else 1
 
 

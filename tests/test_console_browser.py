@@ -85,6 +85,16 @@ def driver():
     browser.quit_browser(driver)
 
 
+@pytest.fixture
+def admin(site, driver):
+    """The browser, signed in to the dev server's console (each test can run alone)."""
+    driver.set_window_size(1280, 900)
+    driver.get(site.url + "admin/")
+    if "/admin/login" in driver.current_url:
+        sign_in(driver, site.url)
+    return driver
+
+
 def simulate(url, env, *messages):
     """`manage.py simulate URL -m ...`, as an admin would run it; returns what it printed."""
     command = [sys.executable, os.path.join(ROOT, "manage.py"), "simulate", url, "--no-verify"]
@@ -161,7 +171,8 @@ def test_sign_in_and_see_the_chart_of_simulated_messages(site, driver, tmp_path)
     driver.set_window_size(1280, 900)
 
 
-def test_a_followers_script_is_shown_as_text(site, driver, tmp_path):
+def test_a_followers_script_is_shown_as_text(site, admin, tmp_path):
+    driver = admin
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
 
@@ -178,7 +189,8 @@ def test_a_followers_script_is_shown_as_text(site, driver, tmp_path):
     assert "1–1 of 1" in text_of(driver, "main")
 
 
-def test_keyword_rule_added_in_the_form_answers_a_simulated_message(site, driver, tmp_path):
+def test_keyword_rule_added_in_the_form_answers_a_simulated_message(site, admin, tmp_path):
+    driver = admin
     from selenium.webdriver.common.by import By
 
     driver.get(site.url + "admin/replies")
@@ -203,7 +215,8 @@ def test_keyword_rule_added_in_the_form_answers_a_simulated_message(site, driver
     browser.screenshot(driver, tmp_path, "rules-text")
 
 
-def test_menu_pushed_to_wechat_and_fetched_back(site, driver, tmp_path):
+def test_menu_pushed_to_wechat_and_fetched_back(site, admin, tmp_path):
+    driver = admin
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -232,12 +245,14 @@ def test_menu_pushed_to_wechat_and_fetched_back(site, driver, tmp_path):
     browser.screenshot(driver, tmp_path, "menu")
 
 
-def test_reply_to_a_follower_reaches_the_customer_service_api(site, driver, tmp_path):
+def test_reply_to_a_follower_reaches_the_customer_service_api(site, admin, tmp_path):
+    driver = admin
     from selenium.webdriver.common.by import By
 
+    simulate(site.url, site.env, ["text", "有人在吗"])
     driver.get(site.url + "admin/messages")
-    click(driver, "a.openid")
-    assert FOLLOWER in text_of(driver, "h1")
+    click(driver, "a.openid")  # the newest message's follower
+    assert FOLLOWER in text_of(driver, "h1") and "有人在吗" in text_of(driver, ".chat")
     assert "left" in text_of(driver, ".reply-form").lower() or "left" in text_of(driver, "main")
     fill(driver, "text", "您好，我们在的")
     click(driver, ".reply-form button.primary")
@@ -247,7 +262,8 @@ def test_reply_to_a_follower_reaches_the_customer_service_api(site, driver, tmp_
     browser.screenshot(driver, tmp_path, "follower")
 
 
-def test_status_page_runs_the_checks(site, driver, tmp_path):
+def test_status_page_runs_the_checks(site, admin, tmp_path):
+    driver = admin
     driver.get(site.url + "admin/status")
     main = text_of(driver, "main")
     assert "Deployment checks" in main and "SQLite" in main and "testsecret" not in driver.page_source
@@ -255,7 +271,8 @@ def test_status_page_runs_the_checks(site, driver, tmp_path):
     browser.screenshot(driver, tmp_path, "status")
 
 
-def test_a_post_without_the_csrf_token_is_refused(site, driver, tmp_path):
+def test_a_post_without_the_csrf_token_is_refused(site, admin, tmp_path):
+    driver = admin
     from selenium.webdriver.common.by import By
 
     before = site.rules.read_text(encoding="utf-8")
@@ -270,7 +287,8 @@ def test_a_post_without_the_csrf_token_is_refused(site, driver, tmp_path):
     assert driver.current_url.rstrip("/").endswith("/admin")  # still signed in
 
 
-def test_five_wrong_passwords_lock_the_address(site, driver, tmp_path):
+def test_five_wrong_passwords_lock_the_address(site, admin, tmp_path):
+    driver = admin
     click(driver, "form.signout button")
     assert "signed out" in text_of(driver, ".notice")
     for attempt in range(5):
