@@ -133,9 +133,9 @@ def precompile():
 def refuse(status, title, message):
     """An HTTPError carrying a console error page."""
     web.ctx.status = status
+    send_security_headers()  # unique: already sent when the console was opened
     body = str(render.error(title, message))
-    headers = dict(SECURITY_HEADERS, **{"Content-Type": "text/html; charset=utf-8"})
-    return web.HTTPError(status, headers, body)
+    return web.HTTPError(status, {"Content-Type": "text/html; charset=utf-8"}, body)
 
 
 def send_security_headers():
