@@ -16,9 +16,9 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 def why_not_available():
     if not os.path.exists(CHROMIUM) or not os.path.exists(CHROMEDRIVER):
         return "chromium and chromium-driver are not installed (bash tests/run.sh installs them as root)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("selenium") is None:
         return "selenium is not installed (pip install -r requirements-test.txt)"
     return None
 

@@ -39,7 +39,7 @@ def seed_history(data_dir, now):
     reply = ("<xml><ToUserName><![CDATA[o]]></ToUserName><FromUserName><![CDATA[gh]]></FromUserName>"
              "<CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[%s]]></Content></xml>")
     count = 0
-    for hours_ago in range(2, 30 * 24):
+    for hours_ago in range(3, 30 * 24):
         start = now - hours_ago * 3600
         hour = time.localtime(start).tm_hour
         busy = 1 + 5 * max(0.0, math.sin(math.pi * (hour - 7) / 15)) + (hours_ago < 10 * 24) * 2
@@ -247,8 +247,6 @@ def test_menu_pushed_to_wechat_and_fetched_back(site, admin, tmp_path):
 
 def test_reply_to_a_follower_reaches_the_customer_service_api(site, admin, tmp_path):
     driver = admin
-    from selenium.webdriver.common.by import By
-
     simulate(site.url, site.env, ["text", "有人在吗"])
     driver.get(site.url + "admin/messages")
     click(driver, "a.openid")  # the newest message's follower
@@ -321,6 +319,7 @@ def deploy(venv_python, app, port, allow):
 @pytest.mark.skipif(APACHE_REASON is not None, reason=APACHE_REASON or "")
 def test_console_under_apache_cgi(driver, tmp_path):
     from selenium.webdriver.common.by import By
+
 
     venv_python = apache.apache_venv()
     base, app = apache.make_app_copy(TOKEN)

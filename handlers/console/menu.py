@@ -3,8 +3,6 @@
 import json
 import time
 
-import web
-
 from admin.menu import BUTTON_TYPES, MAX_BUTTONS, MAX_SUB_BUTTONS, check_menu, menu_from_api
 from handlers.console.page import Page, render
 from wechat.record import Record
