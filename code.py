@@ -35,6 +35,18 @@ urls = (
     "/welcome", "handlers.pages.Welcome",
     "/health", "handlers.pages.Health",  # JSON for monitors: mode, encrypt mode, whether secrets are set (never values)
     "/static/(.+)", "handlers.pages.Static",  # only when no Apache Alias serves static/ first
+    # The web console (handlers/console/): 404 until `manage.py admin-password` sets its password.
+    "/admin/?", "handlers.console.dashboard.Dashboard",
+    "/admin/login", "handlers.console.login.Login",
+    "/admin/logout", "handlers.console.login.Logout",
+    "/admin/messages", "handlers.console.messages.Messages",
+    "/admin/follower/([^/]+)", "handlers.console.messages.Follower",
+    "/admin/replies", "handlers.console.replies.Replies",
+    "/admin/replies/rule", "handlers.console.replies.RuleForm",
+    "/admin/replies/raw", "handlers.console.replies.RawRules",
+    "/admin/replies/try", "handlers.console.replies.TryIt",
+    "/admin/menu", "handlers.console.menu.Menu",
+    "/admin/status", "handlers.console.status.Status",
 )
 
 app = web.application(urls, globals(), autoreload=False)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, types, jokes. `python manage.py -h`."""
+"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, types, jokes, admin-password.
+`python manage.py -h`."""
 
 import argparse
 import os
@@ -26,7 +27,7 @@ def cmd_deploy(args):
     try:
         text = deploy.render_vhost(args.mode, args.flavour, args.root, python, args.server_name, args.port,
                                    args.backend_port, args.https, args.cert, args.key, args.redirect_http,
-                                   args.http_port)
+                                   args.http_port, args.admin_allow)
     except deploy.DeployError as e:
         print("manage.py deploy: %s" % e, file=sys.stderr)
         return 2
@@ -227,11 +228,18 @@ def cmd_menu(args):
         if not args.file:
             print("manage.py menu push: name the menu file (see menu.json)", file=sys.stderr)
             return 2
+        from admin.menu import check_menu
+
         try:
             with open(args.file, encoding="utf-8") as f:
                 menu = json.load(f)
         except (OSError, ValueError) as e:
             print("manage.py menu push: cannot read %s: %s" % (args.file, e), file=sys.stderr)
+            return 2
+        problems = check_menu(menu)
+        if problems:
+            for problem in problems:
+                print("manage.py menu push: %s" % problem, file=sys.stderr)
             return 2
     return api_command(work)
 
@@ -341,7 +349,54 @@ def cmd_precompile(args):
     folders = [os.path.join(ROOT, name) for name in APP_PACKAGES]
     compiled = all(compileall.compile_dir(folder, quiet=1) for folder in folders)
     precompile_templates()
+    from handlers.console.page import precompile as precompile_console  # the console's own templates
+
+    precompile_console()
     return 0 if compiled else 1
+
+
+def read_new_password(stdin=None):
+    """The new console password: typed twice at a terminal, or the first line of piped stdin."""
+    import getpass
+
+    stdin = stdin or sys.stdin
+    if not stdin.isatty():
+        return stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("New console password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ValueError("the two passwords differ; nothing changed")
+    return first
+
+
+def cmd_admin_password(args):
+    from admin import passwords
+    from wechat.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        print("manage.py admin-password: %s" % e, file=sys.stderr)
+        return 2
+    if args.off:
+        removed = passwords.remove_password(settings)
+        print("console off: /admin now answers 404" if removed else "console was already off")
+        return 0
+    try:
+        password = read_new_password()
+    except (ValueError, EOFError, KeyboardInterrupt) as e:
+        print("manage.py admin-password: %s" % (e or "cancelled"), file=sys.stderr)
+        return 2
+    if len(password) < passwords.MIN_LENGTH:
+        print("manage.py admin-password: use at least %d characters; nothing changed" % passwords.MIN_LENGTH,
+              file=sys.stderr)
+        return 2
+    try:
+        path = passwords.write_password_hash(settings, passwords.hash_password(password))
+    except OSError as e:
+        print("manage.py admin-password: cannot write the password file: %s" % e, file=sys.stderr)
+        return 1
+    print("console password set (hash in %s); sign in at /admin" % path)
+    return 0
 
 
 def main(argv=None):
@@ -380,6 +435,8 @@ def main(argv=None):
                    help="the user the app runs as (Apache's; for proxy-fcgi the backend's); default www-data")
     p.add_argument("--output", help="write the vhost here instead of stdout")
     p.add_argument("--dry-run", action="store_true", help="cgi: do not rewrite code.py's first line")
+    p.add_argument("--admin-allow", action="append", default=[], metavar="CIDR",
+                   help="only these addresses reach /admin (Apache `Require ip`); repeatable")
 
     command("precompile", "byte-compile the app and its templates (deploy runs this)", func=cmd_precompile)
 
@@ -425,6 +482,10 @@ def main(argv=None):
                 "Allowed within 48 hours of the follower's last message. Needs appid and appsecret.", cmd_send)
     p.add_argument("openid")
     p.add_argument("text")
+
+    p = command("admin-password", "set the web console's password (/admin stays 404 until one is set)",
+                func=cmd_admin_password)
+    p.add_argument("--off", action="store_true", help="remove the password: /admin answers 404 again")
 
     p = command("export", "write the message log as CSV or JSON lines",
                 "The format follows --output's extension (.csv, .jsonl) unless --format says otherwise.", cmd_export)

@@ -35,7 +35,8 @@ def apache_path(path):
 
 
 def render_vhost(mode, flavour, root=ROOT, python=sys.executable, server_name=SHIPPED_SERVER_NAME,
-                 port=None, backend_port=9000, https=False, cert=None, key=None, redirect_http=False, http_port=80):
+                 port=None, backend_port=9000, https=False, cert=None, key=None, redirect_http=False, http_port=80,
+                 admin_allow=()):
     """The vhost for this folder and Python: the shipped file for mode and flavour with its paths and names
     replaced, and a header that says what to enable, where each log line lands, and (https) which certificate."""
     if mode not in MODES or flavour not in FLAVOURS:
@@ -55,6 +56,8 @@ def render_vhost(mode, flavour, root=ROOT, python=sys.executable, server_name=SH
     text = text.replace("<VirtualHost *:80>", "<VirtualHost *:%d>" % port)
     text = text.replace(SHIPPED_BACKEND, "127.0.0.1:%d" % int(backend_port))
     text = text.replace(SHIPPED_BODY_LIMIT, str(body_limit()))
+    if admin_allow:
+        text = text.replace("</VirtualHost>", console_location(admin_allow) + "</VirtualHost>")
     header = ["# Rendered by `manage.py deploy --mode %s --flavour %s` for %s" % (mode, flavour, root)]
     if https:
         from admin.https import default_certificate, with_https
@@ -104,6 +107,21 @@ def body_limit():
         return load_settings().max_body_bytes or int(SHIPPED_BODY_LIMIT)  # Apache reads 0 as "no limit"
     except ConfigError:
         return int(SHIPPED_BODY_LIMIT)
+
+
+def console_location(networks):
+    """A <Location /admin> that lets only these networks reach the console (its login is the second lock)."""
+    import ipaddress
+
+    allowed = []
+    for network in networks:
+        try:
+            allowed.append(str(ipaddress.ip_network(network.strip(), strict=False)))
+        except ValueError:
+            raise DeployError("--admin-allow %r is not an address or network (e.g. 203.0.113.7 or 10.0.0.0/8)"
+                              % network)
+    return ("\n    # The web console (/admin): only from these addresses (manage.py deploy --admin-allow).\n"
+            "    <Location \"/admin\">\n        Require ip %s\n    </Location>\n" % " ".join(allowed))
 
 
 def shebang(python):

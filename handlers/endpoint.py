@@ -190,7 +190,10 @@ def reply_to(message, settings, store, run_mode):
     """(reply bytes, outcome) for a parsed message: the skills' answer rendered, or `success`."""
     try:
         skills = load_skills(settings.skill_modules)
-        reply = as_reply(skills.dispatch(message, skills.context(settings, store, run_mode)))
+        ctx = skills.context(settings, store, run_mode)
+        reply = as_reply(skills.dispatch(message, ctx))
+        if ctx.skill_failed:  # logged with its traceback by the registry; the message log says "error"
+            return SUCCESS, "error->success"
         body = render_reply(reply, message)
     except Exception:
         # Whatever broke outside a skill (a template, a bad return value), the follower must not see

@@ -4,6 +4,7 @@
 #   externally-managed-environment), into the server's .venv (admin/bootstrap.py makes it).
 #   Debian (when root): Apache 2.4 (with mod_ssl) + mod_fcgid, Redis, python3-venv, openssl, procps,
 #   for the tests that drive a real Apache and a real Redis on 127.0.0.1.
+#   Chromium, chromium-driver and a Chinese font for the console's browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -16,6 +17,9 @@ command -v redis-server >/dev/null || need+=(redis-server)
 /usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
 command -v openssl >/dev/null || need+=(openssl)   # an independent AES for the safe-mode test
 command -v pkill >/dev/null || need+=(procps)      # the FastCGI kill test
+command -v chromium >/dev/null || need+=(chromium)             # the console's browser tests
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)  # Chinese in screenshots
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "tests/run.sh: installing ${need[*]}"

@@ -29,7 +29,7 @@ def fixture(name):
         return f.read()
 
 
-def call(method, query=None, body=None, path="/", headers=None):
+def call(method, query=None, body=None, path="/", headers=None, environ=None):
     """One request through the WSGI `application` in-process (bytes bodies, as Apache sends them).
 
     Returns a storage with status, headers (dict) and data (bytes), like web.py's app.request,
@@ -40,6 +40,7 @@ def call(method, query=None, body=None, path="/", headers=None):
 
     import web
 
+    extra_environ = environ
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": urllib.parse.unquote(path),
@@ -50,12 +51,14 @@ def call(method, query=None, body=None, path="/", headers=None):
         environ["CONTENT_LENGTH"] = str(len(body))
     for name, value in (headers or {}).items():
         environ["HTTP_" + name.upper().replace("-", "_")] = value
+    environ.update(extra_environ or {})  # REMOTE_ADDR, HTTPS ...
     setup_testing_defaults(environ)
     response = web.storage()
 
     def start_response(status, response_headers, exc_info=None):
         response.status = status
         response.headers = dict(response_headers)
+        response.header_list = list(response_headers)  # repeated headers (Set-Cookie) kept
 
     response.data = b"".join(load_server().application(environ, start_response))
     return response

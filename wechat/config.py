@@ -53,6 +53,7 @@ class Settings(Record):
         "llm_history_turns": 5,  # earlier question/answer pairs sent along as context; 0: none
         "llm_rate_limit": 20,  # questions to the model per follower per window; 0: no limit
         "llm_rate_window_seconds": 3600,
+        "console_session_minutes": 30,  # the web console signs its admin out after this long idle
         "source": "",  # the ini file these came from, for messages; "" when there was none
     }
     fields = tuple(defaults)
@@ -146,6 +147,7 @@ SOURCES = {
     "llm_rate_limit": ("llm", "WECHAT_LLM_RATE_LIMIT"),
     "llm_rate_window_seconds": ("llm", "WECHAT_LLM_RATE_WINDOW_SECONDS"),
     "session_ttl_seconds": ("skills", "WECHAT_SESSION_TTL_SECONDS"),
+    "console_session_minutes": ("console", "WECHAT_CONSOLE_SESSION_MINUTES"),
 }
 
 

@@ -46,7 +46,8 @@ def answer_once(store, message, xml, produce, budget):
     body, outcome = produce()
     if store is not None:
         try:
-            store.log_update(key, reply=body.decode("utf-8"), outcome=outcome)
+            latency_ms = round((time.time() - received_at) * 1000, 1)  # for the console's median and p99
+            store.log_update(key, reply=body.decode("utf-8"), outcome=outcome, latency_ms=latency_ms)
         except StoreError as e:
             log.error("store unavailable, reply not remembered for retries: %s", e)
     return body, outcome

@@ -22,6 +22,12 @@ class Record:
             raise TypeError("%s needs %s" % (type(self).__name__, ", ".join(missing)))
         self.__dict__.update(values)
 
+    def replace(self, **changes):
+        """A copy with some fields changed."""
+        values = {name: getattr(self, name) for name in self.fields}
+        values.update(changes)
+        return type(self)(**values)
+
     def __eq__(self, other):
         return type(self) is type(other) and self.__dict__ == other.__dict__
 

@@ -34,6 +34,16 @@ class AccessTokens:
         entry = json.loads(value)
         return entry if entry["expires_at"] - time.time() > REFRESH_MARGIN else None
 
+    def age(self):
+        """(seconds since the cached token was fetched or None, seconds until it expires), or None: none cached."""
+        value = self.store.get(self.key)
+        if not value:
+            return None
+        entry = json.loads(value)
+        now = time.time()
+        fetched_at = entry.get("fetched_at")
+        return (now - fetched_at if fetched_at else None), entry["expires_at"] - now
+
     def get(self):
         """A valid token, from the store when it has one."""
         entry = self._cached()
@@ -54,8 +64,9 @@ class AccessTokens:
                         return entry["token"]
                     token, expires_in = self.fetch()
                     expires_in = int(expires_in or 7200)
-                    self.store.set(self.key, json.dumps({"token": token, "expires_at": time.time() + expires_in}),
-                                   expires_in)
+                    now = time.time()  # fetched_at: the console shows the token's age (never its value)
+                    self.store.set(self.key, json.dumps({"token": token, "expires_at": now + expires_in,
+                                                         "fetched_at": now}), expires_in)
                     return token
                 finally:
                     self.store.delete(self.lock, owner)

@@ -55,10 +55,12 @@ class Context(Record):
     # store: the store the endpoint opened (None when it is unavailable); registry: the skills, for help;
     # deadline: time.monotonic() by which the reply must be ready; run_mode: cgi, fcgi, dev or wsgi;
     # match: the re.Match of a regex skill; session: the follower's Session (dispatch makes one, read lazily);
-    # usage: tokens a language model used for this answer, {"prompt_tokens", "completion_tokens", "total_tokens"}
-    fields = ("settings", "store", "registry", "deadline", "run_mode", "match", "session", "usage")
+    # usage: tokens a language model used for this answer, {"prompt_tokens", "completion_tokens", "total_tokens"};
+    # answered_by: set by dispatch, the name of the skill that answered (or raised); skill_failed: it raised
+    fields = ("settings", "store", "registry", "deadline", "run_mode", "match", "session", "usage", "answered_by",
+              "skill_failed")
     defaults = {"store": None, "registry": None, "deadline": 0.0, "run_mode": "wsgi", "match": None,
-                "session": None, "usage": None}
+                "session": None, "usage": None, "answered_by": None, "skill_failed": False}
 
     def seconds_left(self):
         return max(0.0, self.deadline - time.monotonic())
@@ -218,13 +220,16 @@ class SkillRegistry:
                     lambda: (attempt(skill, message, ctx), ctx.usage), ctx.seconds_left(),
                     lambda late: deliver_late(message, ctx, late), use_fork=ctx.run_mode == "cgi")
                 if not in_time:
+                    ctx.answered_by = skill.name  # later, through the customer-service API
                     return EmptyReply()
                 answer, ctx.usage = result if isinstance(result, tuple) else (None, None)
             else:
                 answer = attempt(skill, message, ctx)
             if isinstance(answer, SkillFailed):
+                ctx.answered_by, ctx.skill_failed = skill.name, True
                 return EmptyReply()
             if answer is not None:
+                ctx.answered_by = skill.name
                 return fit_reply(answer, message, ctx)
         return None
 

@@ -10,7 +10,8 @@ de-duplicates WeChat's retries:
     log_update(key, **fields)         log_reply(key) -> (logged, reply or None)
     log_iter(since=None, until=None) -> records, oldest first       log_prune(before) -> count
 
-A log record is a dict of LOG_FIELDS; `raw` is the message's XML as received.
+A log record is a dict of LOG_FIELDS; `raw` is the message's XML as received; `latency_ms` (optional,
+None when unknown) is how long the reply took from the message's arrival until it was ready.
 
 Sessions (a follower's conversation state, handlers/skills/session.py) are one JSON document per
 follower with a version; a write succeeds only against the version it read (compare-and-set), so two
@@ -24,7 +25,8 @@ processes racing on one follower cannot overwrite each other unseen:
 import os
 
 PRUNE_CHANCE = 0.01  # expired entries are swept on about one write in a hundred
-LOG_FIELDS = ("received_at", "key", "msg_type", "source", "target", "summary", "raw", "reply", "outcome")
+LOG_FIELDS = ("received_at", "key", "msg_type", "source", "target", "summary", "raw", "reply", "outcome",
+              "latency_ms")
 
 
 class StoreError(Exception):

@@ -94,6 +94,7 @@ class RedisStore:
                 record = {f: stored.get(f) for f in LOG_FIELDS}
                 record["key"] = key
                 record["received_at"] = float(record["received_at"] or 0)
+                record["latency_ms"] = float(record["latency_ms"]) if record["latency_ms"] else None
                 yield record
 
     def log_prune(self, before):

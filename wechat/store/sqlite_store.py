@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
     received_at REAL NOT NULL,
     key TEXT NOT NULL UNIQUE,
-    msg_type TEXT, source TEXT, target TEXT, summary TEXT, raw TEXT, reply TEXT, outcome TEXT
+    msg_type TEXT, source TEXT, target TEXT, summary TEXT, raw TEXT, reply TEXT, outcome TEXT, latency_ms REAL
 );
 CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
 """
@@ -61,6 +61,13 @@ class SQLiteStore:
             self._retrying(lambda: db.execute("PRAGMA journal_mode = WAL"))  # readers never block the writer
         db.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
         self._retrying(lambda: db.executescript(SCHEMA))
+        columns = {row[1] for row in self._retrying(lambda: db.execute("PRAGMA table_info(messages)").fetchall())}
+        if "latency_ms" not in columns:  # a log written before latency was recorded
+            try:
+                self._retrying(lambda: db.execute("ALTER TABLE messages ADD COLUMN latency_ms REAL"))
+            except StoreError as e:
+                if "duplicate column" not in str(e):  # another process added it first
+                    raise
         return db
 
     def _run(self, sql, args=()):
