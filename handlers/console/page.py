@@ -154,10 +154,8 @@ def open_console():
         raise refuse("503 Service Unavailable", "Not configured", "The settings cannot be read; the server's "
                                                                    "error log says why.")
     if read_password_hash(settings) is None:
-        # Off until `manage.py admin-password`: as if there were no console at all.
-        from handlers.endpoint import drain_body  # loaded already: code.py imports the endpoint
-
-        drain_body()
+        # Off until `manage.py admin-password`: as if there were no console at all. (Under CGI, code.py's
+        # middleware drains an unread body before any answer.)
         raise web.notfound("not found\n")
     store = current_store(settings)
     if store is None:
