@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, jokes. `python manage.py -h`."""
+"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, journal, jokes. `python manage.py -h`."""
 
 import argparse
 import os
@@ -156,9 +156,11 @@ def cmd_export(args):
     from handlers.runtime import current_settings, current_store
     from admin.export import parse_when, write_log
 
-    store = current_store(current_settings())
+    settings = current_settings()
+    store = current_store(settings)
     if store is None:
         return 1
+    merge_journal(settings, store)  # what is still in the journal belongs in the export too
     try:
         since, until = parse_when(args.since), parse_when(args.until)
     except ValueError as e:
@@ -171,6 +173,47 @@ def cmd_export(args):
     else:
         count = write_log(records, args.format, sys.stdout)
     print("exported %d messages" % count, file=sys.stderr)
+    return 0
+
+
+def merge_journal(settings, store, log_files=()):
+    """Merge the journal (and records found in error logs) into the store's log; returns how many were new."""
+    from wechat.journal import Journal, records_in_log
+
+    journal = Journal(settings.data_dir, settings.reply_budget_seconds)
+    added = journal.file.merge(store) if journal.file.pending() else 0
+    for path in log_files:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            records = records_in_log(f)
+        added += store.log_merge(records)
+        print("%s: %d records found" % (path, len(records)), file=sys.stderr)
+    return added
+
+
+def cmd_journal(args):
+    from handlers.runtime import current_settings, current_store
+    from wechat.store import StoreError
+
+    settings = current_settings()
+    store = current_store(settings)
+    if store is None:
+        return 1
+    if args.action == "status":
+        from wechat.journal import JournalFile, read_records
+
+        pending = JournalFile(settings.data_dir).pending()
+        count = 0
+        for path in pending:
+            with open(path, "rb") as f:
+                count += len(read_records(f))
+        print("%d records in %d journal files waiting to be merged into the log" % (count, len(pending)))
+        return 0
+    try:
+        added = merge_journal(settings, store, args.from_log or ())
+    except (StoreError, OSError) as e:
+        print("manage.py journal merge: %s" % e, file=sys.stderr)
+        return 1
+    print("merged %d new messages into the log" % added, file=sys.stderr)
     return 0
 
 
@@ -289,6 +332,13 @@ def main(argv=None):
     p.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
     p.add_argument("--output", help="a file instead of stdout")
     p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser("journal", help="merge the message journal into the log now (export does it too), "
+                                             "or say what is waiting")
+    p.add_argument("action", choices=("merge", "status"))
+    p.add_argument("--from-log", action="append", metavar="FILE",
+                   help="also read back records an error log holds (written when the data dir was unwritable)")
+    p.set_defaults(func=cmd_journal)
 
     p = commands.add_parser("jokes", help="fetch jokes from a web page into the store, or count them")
     p.add_argument("action", choices=("fetch", "count"))

@@ -2,16 +2,18 @@
 
 import time
 import traceback
+from urllib.parse import parse_qsl
 
 import web
 
 from handlers.envelope import open_envelope
 from handlers.refused import Refused
 from handlers.render import XML_CONTENT_TYPE, as_reply, render_reply
-from handlers.runtime import current_settings, current_store, log
+from handlers.runtime import (current_journal, current_settings, current_store, log, log_request_line,
+                              request_age_window)
 from handlers.skills import load_skills
 from wechat.config import ConfigError
-from wechat.dedupe import answer_once
+from wechat.journal import ReplayedRequest
 from wechat.messages import parse_message
 from wechat.replies import SUCCESS
 from wechat.signature import check_signature
@@ -37,7 +39,7 @@ class RequestLog:
 
     def write(self, status):
         ms = (time.perf_counter() - self.started) * 1000
-        log.info("%s type=%s outcome=%s status=%s %.1fms", self.method, self.msg_type, self.outcome, status, ms)
+        log_request_line("%s type=%s outcome=%s status=%s %.1fms" % (self.method, self.msg_type, self.outcome, status, ms))
 
 
 def logged(method, work):
@@ -85,10 +87,19 @@ def configured_settings():
 
 
 def read_query():
+    """The query string as a dict (the last of repeated names); web.input costs ~10x as much."""
     try:
-        return web.input(_method="get")
-    except Exception:  # a query string that is not UTF-8
+        return dict(parse_qsl(web.ctx.env.get("QUERY_STRING", ""), keep_blank_values=True, errors="strict"))
+    except (UnicodeDecodeError, ValueError):  # a query string that is not UTF-8
         raise Refused("400 Bad Request", "unreadable query string", "bad-query")
+
+
+def replay_nonce(query, settings):
+    """What the journal remembers of this request against replays: "timestamp:nonce" (None: no check)."""
+    timestamp, nonce = query.get("timestamp"), query.get("nonce")
+    if not (timestamp and nonce) or not request_age_window(settings):
+        return None
+    return "%s:%s" % (timestamp, nonce)
 
 
 def require_signature(query, settings):
@@ -144,9 +155,20 @@ class WeChatEndpoint:
         record.msg_type = message.type
         store = current_store(settings)
         run_mode = web.ctx.env.get("wechat.run_mode", "wsgi")
-        body, record.outcome = answer_once(
-            store, message, envelope.xml, lambda: reply_to(message, settings, store, run_mode),
-            settings.reply_budget_seconds)
+        journal = current_journal(settings)
+
+        def produce(deadline=None):
+            return reply_to(message, settings, store, run_mode, deadline)
+
+        if journal is None:
+            body, record.outcome = produce()
+        else:
+            try:
+                body, record.outcome = journal.answer(store, message, envelope.xml, produce,
+                                                      replay_nonce(query, settings))
+            except ReplayedRequest as e:
+                log.warning("refused a replayed request from %s: %s", message.source, e)
+                raise Refused("403 Forbidden", "request replayed with another body", "replayed")
         if body == SUCCESS:
             return SUCCESS  # stays plain in every mode
         if envelope.encrypted:
@@ -156,11 +178,14 @@ class WeChatEndpoint:
         return body
 
 
-def reply_to(message, settings, store, run_mode):
-    """(reply bytes, outcome) for a parsed message: the skills' answer rendered, or `success`."""
+def reply_to(message, settings, store, run_mode, deadline=None):
+    """(reply bytes, outcome) for a parsed message: the skills' answer rendered, or `success`.
+
+    deadline: time.monotonic() by which the reply must be ready (default: the budget from now).
+    """
     try:
         skills = load_skills(settings.skill_modules)
-        reply = as_reply(skills.dispatch(message, skills.context(settings, store, run_mode)))
+        reply = as_reply(skills.dispatch(message, skills.context(settings, store, run_mode, deadline=deadline)))
         body = render_reply(reply, message)
     except Exception:
         # Whatever broke outside a skill (a template, a bad return value), the follower must not see

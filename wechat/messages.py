@@ -3,6 +3,10 @@
 from wechat.xmlparse import ParseError, parse_xml  # noqa: F401  (ParseError: what parse_message raises)
 
 
+def _text(value):
+    return value if isinstance(value, str) else ""
+
+
 def as_list(value):
     """A field that may hold one item or several, always as a list (empty when absent)."""
     if value is None or value == "":
@@ -76,10 +80,12 @@ class Message:
 
     @property
     def dedupe_key(self):
-        """What identifies one delivery across WeChat's retries."""
+        """What identifies one message across WeChat's retries, always scoped to its sender: a MsgId
+        names a message only together with its FromUserName, and one follower's events in one
+        second differ by Event and EventKey (subscribe, then SCAN)."""
         if self.message_id and not self.is_event:
-            return "msg:" + self.message_id
-        return "evt:%s:%s:%s" % (self.source, self.create_time, self.raw.get("Event", ""))
+            return "msg:%s:%s" % (self.source, self.message_id)
+        return "evt:%s:%s:%s:%s" % (self.source, self.create_time, _text(self.raw.get("Event")), _text(self.raw.get("EventKey")))
 
     def summary(self):
         """Content or media id, for the message log."""

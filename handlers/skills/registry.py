@@ -167,9 +167,10 @@ class SkillRegistry:
                 return answer
         return None
 
-    def context(self, settings, store=None, run_mode="wsgi", session=None):
-        """A Context for one message, its reply deadline starting now."""
-        deadline = time.monotonic() + settings.reply_budget_seconds
+    def context(self, settings, store=None, run_mode="wsgi", session=None, deadline=None):
+        """A Context for one message; its reply deadline (time.monotonic()) is the budget from now unless given."""
+        if deadline is None:
+            deadline = time.monotonic() + settings.reply_budget_seconds
         return Context(settings, store, self, deadline, run_mode, None, session)
 
 

@@ -6,8 +6,9 @@ import sqlite3
 import threading
 import time
 
-from wechat.store import LOG_FIELDS, PRUNE_CHANCE, StoreError
+from wechat.store import HELD, LOG_FIELDS, NEW, PRUNE_CHANCE, REPLAYED, Claim, StoreError
 
+SCHEMA_VERSION = 2  # 1: kv + messages keyed by MsgId; 2: + messages.digest, claims
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
@@ -17,9 +18,18 @@ CREATE TABLE IF NOT EXISTS messages (
     msg_type TEXT, source TEXT, target TEXT, summary TEXT, raw TEXT, reply TEXT, outcome TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
+-- Retry claims ("k:" + message key) and the nonce memory ("n:" + timestamp:nonce), one b-tree:
+-- a message's claim and its nonce are one INSERT, so one commit.
+CREATE TABLE IF NOT EXISTS claims (
+    id TEXT PRIMARY KEY, digest TEXT NOT NULL, lease_until REAL NOT NULL, created REAL NOT NULL
+) WITHOUT ROWID;
 """
+CLAIM_ONE = "INSERT INTO claims (id, digest, lease_until, created) VALUES (?, ?, ?, ?)"
+CLAIM_TWO = CLAIM_ONE + ", (?, ?, ?, ?)"
+MERGE = "INSERT OR IGNORE INTO messages (%s) VALUES (%s)" % (", ".join(LOG_FIELDS), ", ".join("?" * len(LOG_FIELDS)))
 
-BUSY_SECONDS = 10  # how long a statement waits for another process's write before giving up
+BUSY_SECONDS = 10  # how long a statement waits for another process's write, unless a deadline says less
+PRUNE_CLAIMS_CHANCE = 0.05  # per merge (about one per hundred messages): a scan of the claims table
 
 _local = threading.local()  # one connection per thread and file: flup serves on threads
 if hasattr(os, "register_at_fork"):
@@ -28,9 +38,12 @@ if hasattr(os, "register_at_fork"):
 
 
 class SQLiteStore:
+    local_journal = True  # every process using this file shares the data dir, so the journal file too
+
     def __init__(self, path, retention_days=90):
         self.path = path
         self.retention_days = retention_days
+        self.claims_kept = 3600.0  # raised by claim() to what the journal asks
 
     @property
     def db(self):
@@ -55,26 +68,48 @@ class SQLiteStore:
         if self._retrying(lambda: db.execute("PRAGMA journal_mode").fetchone()[0].lower()) != "wal":
             self._retrying(lambda: db.execute("PRAGMA journal_mode = WAL"))  # readers never block the writer
         db.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
-        self._retrying(lambda: db.executescript(SCHEMA))
+        if self._retrying(lambda: db.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
+            self._retrying(lambda: self._migrate(db))
         return db
 
-    def _run(self, sql, args=()):
-        return self._retrying(lambda: self.db.execute(sql, args))
+    def _migrate(self, db):
+        """Create the schema, or bring a log written by an older version up to date, in place."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                db.execute(statement)
+            columns = [row[1] for row in db.execute("PRAGMA table_info(messages)")]
+            if "digest" not in columns:
+                db.execute("ALTER TABLE messages ADD COLUMN digest TEXT")
+            db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
-    def _retrying(self, step):
-        """step(), retried while another process holds the write lock; StoreError for anything else."""
-        deadline = None
+    def _run(self, sql, args=(), deadline=None):
+        return self._retrying(lambda: self.db.execute(sql, args), deadline)
+
+    def _retrying(self, step, deadline=None):
+        """step(), retried while another process holds the write lock (until BUSY_SECONDS or the
+        deadline, a time.monotonic() value); StoreError for anything else. IntegrityError passes."""
+        limit = None
         pause = 0.0002
         while True:
             try:
                 return step()
+            except sqlite3.IntegrityError:
+                raise
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) and "busy" not in str(e):
                     raise StoreError("SQLite store %s: %s" % (self.path, e))
                 now = time.monotonic()
-                deadline = deadline or now + BUSY_SECONDS
-                if now > deadline:
-                    raise StoreError("SQLite store %s: still locked after %ds" % (self.path, BUSY_SECONDS))
+                if limit is None:
+                    limit = now + BUSY_SECONDS if deadline is None else min(now + BUSY_SECONDS, deadline)
+                if now >= limit:
+                    raise StoreError("SQLite store %s: still locked by another process after %.1fs"
+                                     % (self.path, now - limit + (BUSY_SECONDS if deadline is None else 0)))
                 time.sleep(pause * (0.5 + random.random()))
                 pause = min(pause * 2, 0.005)
             except (sqlite3.Error, OSError) as e:
@@ -108,27 +143,70 @@ class SQLiteStore:
         else:
             self._run("DELETE FROM kv WHERE key = ? AND value = ?", (key, expected))
 
-    # --- message log -------------------------------------------------------------------------
+    # --- retry claims --------------------------------------------------------------------------
 
-    def log_append(self, key, record):
-        record = dict(record, key=key)
-        columns = [f for f in LOG_FIELDS if f in record]
-        cursor = self._run(
-            "INSERT OR IGNORE INTO messages (%s) VALUES (%s)" % (", ".join(columns), ", ".join("?" * len(columns))),
-            [record[c] for c in columns],
-        )
-        if random.random() < PRUNE_CHANCE:
-            self.log_prune(time.time() - self.retention_days * 86400)
+    def claim(self, key, digest, nonce, lease_until, keep_seconds, deadline=None):
+        now = time.time()
+        self.claims_kept = max(self.claims_kept, keep_seconds)
+        if nonce:
+            sql, args = CLAIM_TWO, ("k:" + key, digest, lease_until, now, "n:" + nonce, digest, 0.0, now)
+        else:
+            sql, args = CLAIM_ONE, ("k:" + key, digest, lease_until, now)
+        try:
+            self._run(sql, args, deadline)
+            return Claim(NEW)
+        except sqlite3.IntegrityError:
+            pass  # the key or the nonce is known: see which (off the hot path: retries and replays)
+        ids = ("k:" + key, "n:" + (nonce or ""))
+        known = {row[0]: row[1:] for row in self._run(
+            "SELECT id, digest, lease_until FROM claims WHERE id IN (?, ?)", ids, deadline)}
+        if nonce and ids[1] in known and known[ids[1]][0] != digest:
+            return Claim(REPLAYED)
+        if nonce and ids[1] not in known:  # a retry signed afresh: its nonce is remembered too
+            self._run("INSERT OR IGNORE INTO claims VALUES (?, ?, 0, ?)", (ids[1], digest, now), deadline)
+        if ids[0] not in known:  # only the nonce was known, with this body: its claim was swept
+            inserted = self._run("INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?)",
+                                 (ids[0], digest, lease_until, now), deadline).rowcount
+            if inserted:
+                return Claim(NEW)
+            return self.claim(key, digest, None, lease_until, keep_seconds, deadline)
+        held_digest, held_lease = known[ids[0]]
+        return Claim(HELD, held_digest, held_lease)
+
+    def claim_takeover(self, key, old_lease_until, new_lease_until, deadline=None):
+        cursor = self._run("UPDATE claims SET lease_until = ? WHERE id = ? AND lease_until = ?",
+                           (new_lease_until, "k:" + key, old_lease_until), deadline)
         return cursor.rowcount == 1
 
-    def log_reply(self, key):
-        row = self._run("SELECT reply FROM messages WHERE key = ?", (key,)).fetchone()
-        return (True, row[0]) if row else (False, None)
+    # --- message log -------------------------------------------------------------------------
 
-    def log_update(self, key, **fields):
-        columns = [f for f in fields if f in LOG_FIELDS]
-        self._run("UPDATE messages SET %s WHERE key = ?" % ", ".join("%s = ?" % c for c in columns),
-                  [fields[c] for c in columns] + [key])
+    def log_merge(self, records, deadline=None):
+        rows = [tuple(record.get(f) for f in LOG_FIELDS) for record in records]
+        db = self.db
+
+        def merge():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                before = db.total_changes
+                db.executemany(MERGE, rows)
+                added = db.total_changes - before
+                now = time.time()
+                if random.random() < PRUNE_CHANCE * 10:
+                    db.execute("DELETE FROM messages WHERE received_at < ?", (now - self.retention_days * 86400,))
+                if random.random() < PRUNE_CLAIMS_CHANCE:
+                    db.execute("DELETE FROM claims WHERE created < ?", (now - self.claims_kept,))
+                db.execute("COMMIT")
+                return added
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+        return self._retrying(merge, deadline) if rows else 0
+
+    def log_find(self, key, deadline=None):
+        row = self._run("SELECT %s FROM messages WHERE key = ?" % ", ".join(LOG_FIELDS), (key,), deadline).fetchone()
+        return dict(zip(LOG_FIELDS, row)) if row else None
 
     def log_iter(self, since=None, until=None):
         cursor = self._run(
