@@ -48,21 +48,30 @@ def parse_xml(body):
     return fields if isinstance(fields, dict) else {}
 
 
+ELEMENT, TEXT, CDATA = Node.ELEMENT_NODE, Node.TEXT_NODE, Node.CDATA_SECTION_NODE
+
+
 def _element_value(node, depth):
-    children = [c for c in node.childNodes if c.nodeType == Node.ELEMENT_NODE]
-    if not children:
-        return "".join(
-            c.data for c in node.childNodes if c.nodeType in (Node.TEXT_NODE, Node.CDATA_SECTION_NODE)
-        )
-    if depth >= MAX_DEPTH:
-        raise ParseError("elements nested too deeply")
-    result = {}
-    for child in children:
-        value = _element_value(child, depth + 1)
-        if child.tagName not in result:
-            result[child.tagName] = value
-        elif isinstance(result[child.tagName], list):
-            result[child.tagName].append(value)
-        else:
-            result[child.tagName] = [result[child.tagName], value]
-    return result
+    # One pass over the children (this runs for every field of every message).
+    fields = None
+    texts = []
+    for child in node.childNodes:
+        kind = child.nodeType
+        if kind == ELEMENT:
+            if fields is None:
+                if depth >= MAX_DEPTH:
+                    raise ParseError("elements nested too deeply")
+                fields = {}
+            name = child.tagName
+            value = _element_value(child, depth + 1)
+            if name not in fields:
+                fields[name] = value
+            elif isinstance(fields[name], list):
+                fields[name].append(value)
+            else:
+                fields[name] = [fields[name], value]
+        elif kind == TEXT or kind == CDATA:
+            texts.append(child.data)
+    if fields is not None:
+        return fields
+    return texts[0] if len(texts) == 1 else "".join(texts)
