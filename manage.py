@@ -205,7 +205,7 @@ def cmd_journal(args):
         count = 0
         for path in pending:
             with open(path, "rb") as f:
-                count += len(read_records(f))
+                count += len(read_records(f.read()))
         print("%d records in %d journal files waiting to be merged into the log" % (count, len(pending)))
         return 0
     try:

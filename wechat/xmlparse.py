@@ -1,6 +1,6 @@
 """The hardened XML reader: minidom with no DTD or entities, turned into a dict of a body's fields."""
 
-from xml.dom import Node, expatbuilder
+from xml.dom import Node, expatbuilder, xmlbuilder
 from xml.parsers.expat import ExpatError
 
 # WeChat's deepest structure is xml > SendPicsInfo > PicList > item > PicMd5Sum; anything
@@ -22,6 +22,13 @@ class _HardenedBuilder(expatbuilder.ExpatBuilder):
         raise ParseError("entity declarations are not allowed")
 
 
+# CDATA sections become plain text nodes and comments are dropped: a message needs neither, and the
+# builder then makes no extra callbacks and nodes for every <![CDATA[...]]> field (a third of the parse).
+_OPTIONS = xmlbuilder.Options()
+_OPTIONS.cdata_sections = False
+_OPTIONS.comments = False
+
+
 def parse_xml(body):
     """Parse a WeChat XML body (bytes) into a dict of its fields.
 
@@ -34,7 +41,7 @@ def parse_xml(body):
     if not body or not body.strip():
         raise ParseError("empty body")
     try:
-        document = _HardenedBuilder().parseString(body)
+        document = _HardenedBuilder(_OPTIONS).parseString(body)
     except ExpatError as e:
         raise ParseError("not well-formed XML (%s)" % e)
     except (ValueError, LookupError) as e:  # unknown encodings and the like

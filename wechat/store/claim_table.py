@@ -26,6 +26,7 @@ except ImportError:  # Windows
     import msvcrt
 
 SLOT = struct.Struct("<12s8sId")  # id hash, digest hash, created (s), lease_until: 32 bytes
+CREATED = struct.Struct("<I")  # at offset 20 of a slot
 SLOTS = 1 << 20
 BUCKET = 8
 BUCKETS = SLOTS // BUCKET
@@ -121,19 +122,34 @@ class ClaimTable:
 
     @staticmethod
     def _find(table, id_hash, now, keep):
-        """(offset of id_hash's live entry or None, its (digest hash, lease), offset where it may be written)."""
+        """(offset of id_hash's live entry or None, its (digest hash, lease), offset where it may be written).
+
+        mmap.find does the scanning in C; a hit must sit at a slot's start (a 12-byte hash found
+        across two slots would be a coincidence, but is checked for).
+        """
         bucket = HEADER + (int.from_bytes(id_hash[:4], "little") % BUCKETS) * BUCKET * SLOT.size
-        free, oldest, oldest_created = None, bucket, None
-        for offset in range(bucket, bucket + BUCKET * SLOT.size, SLOT.size):
-            stored, digest, created, lease = SLOT.unpack_from(table, offset)
-            live = stored != EMPTY and created + keep > now
-            if live and stored == id_hash:
-                return offset, (digest, lease), offset
-            if not live:
-                free = free if free is not None else offset
-            elif oldest_created is None or created < oldest_created:
+        end = bucket + BUCKET * SLOT.size
+        at = table.find(id_hash, bucket, end)
+        while at >= 0 and (at - bucket) % SLOT.size:
+            at = table.find(id_hash, at + 1, end)
+        if at >= 0:
+            stored, digest, created, lease = SLOT.unpack_from(table, at)
+            if created + keep > now:
+                return at, (digest, lease), at
+            return None, None, at  # its own stale entry: rewrite it in place
+        free = table.find(EMPTY, bucket, end)
+        while free >= 0 and (free - bucket) % SLOT.size:
+            free = table.find(EMPTY, free + 1, end)
+        if free >= 0:
+            return None, None, free
+        oldest, oldest_created = bucket, None  # a full bucket: the oldest (or a stale) entry goes
+        for offset in range(bucket, end, SLOT.size):
+            created = CREATED.unpack_from(table, offset + 20)[0]
+            if created + keep <= now:
+                return None, None, offset
+            if oldest_created is None or created < oldest_created:
                 oldest, oldest_created = offset, created
-        return None, None, (free if free is not None else oldest)
+        return None, None, oldest
 
     def claim(self, key, digest, nonce, lease_until, keep):
         """("new", None, 0) | ("held", same_digest, lease_until) | ("replayed", None, 0)."""
