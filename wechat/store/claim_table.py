@@ -8,8 +8,9 @@ when created, so a later full disk cannot make a write to the mapping fail (SIGB
 
 An entry is (hash of id, hash of body digest, created, lease_until); ids are "k:" + message key and
 "n:" + timestamp:nonce. Entries older than the caller's `keep` are free. A bucket of 8 slots with no
-free slot gives up its oldest entry: the table holds about a million entries, so at hundreds of
-messages a second for twenty minutes the oldest nonces start to be forgotten early.
+free slot gives up its oldest entry: the table holds about half a million entries (two per message:
+its claim and its nonce), so past ~200 messages a second for twenty minutes the oldest nonces start
+to be forgotten early.
 """
 
 import hashlib
@@ -27,7 +28,7 @@ except ImportError:  # Windows
 
 SLOT = struct.Struct("<12s8sId")  # id hash, digest hash, created (s), lease_until: 32 bytes
 CREATED = struct.Struct("<I")  # at offset 20 of a slot
-SLOTS = 1 << 20
+SLOTS = 1 << 19  # 16 MiB
 BUCKET = 8
 BUCKETS = SLOTS // BUCKET
 MAGIC = b"wechat claims 1\n"
