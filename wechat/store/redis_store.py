@@ -104,19 +104,25 @@ class RedisStore:
     # --- message log -------------------------------------------------------------------------
 
     def log_merge(self, records, deadline=None):
-        added = 0
-        for start in range(0, len(records), 500):
-            batch = records[start : start + 500]
+        def args(record):
+            return dict(keys=[PREFIX + "msg:" + record["key"], LOG_INDEX],
+                        args=[record["key"], repr(float(record.get("received_at") or time.time())),
+                              int(self.retention) or 1] + _pairs(record))
 
-            def merge():
-                pipe = self.client.pipeline(transaction=False)
-                for record in batch:
-                    self._log_add(keys=[PREFIX + "msg:" + record["key"], LOG_INDEX],
-                                  args=[record["key"], repr(float(record.get("received_at") or time.time())),
-                                        int(self.retention) or 1] + _pairs(record), client=pipe)
-                return sum(pipe.execute())
+        if len(records) == 1:  # a message's own record: one EVALSHA (a pipeline adds SCRIPT EXISTS)
+            added = self._run(lambda: self._log_add(**args(records[0])), deadline=deadline)
+        else:
+            added = 0
+            for start in range(0, len(records), 500):
+                batch = records[start : start + 500]
 
-            added += self._run(merge, deadline=deadline)
+                def merge():
+                    pipe = self.client.pipeline(transaction=False)
+                    for record in batch:
+                        self._log_add(client=pipe, **args(record))
+                    return sum(pipe.execute())
+
+                added += self._run(merge, deadline=deadline)
         if random.random() < PRUNE_CHANCE:
             self._run(self.client.zremrangebyscore, LOG_INDEX, 0, "(%s" % (time.time() - self.retention))
         return added
