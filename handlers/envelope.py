@@ -7,7 +7,7 @@ Only an encrypted request loads the AES code.
 
 from handlers.refused import Refused
 from wechat.config import ConfigError
-from wechat.xmlparse import ParseError, parse_xml
+from wechat.xmlparse import ParseError, envelope_field
 
 
 class PlainEnvelope:
@@ -73,7 +73,7 @@ def open_envelope(body, query, settings):
 
     crypto = message_crypto(settings)
     try:
-        encrypted = parse_xml(body).get("Encrypt")
+        encrypted = envelope_field(body, "Encrypt")
     except ParseError as e:
         raise Refused("400 Bad Request", "bad message: %s" % e, "bad-xml")
     if not encrypted or not isinstance(encrypted, str):
