@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+import threading
 import time
 
 from wechat.config import config_path, load_settings
@@ -11,6 +12,7 @@ from wechat.store import StoreError, open_store
 _cache = {}  # one entry: (config path, mtime) -> Settings
 _stores = {}  # (redis_url, data_dir, retention) -> store; Redis keeps its connection pool per process
 _journals = {}  # (data_dir, budget, nonce window) -> Journal; it keeps its journal file open
+_journals_lock = threading.Lock()  # flup's first requests arrive on several threads at once
 DEFAULT_REQUEST_AGE = 600  # seconds; the setting max_request_age_seconds, where it exists, wins
 
 
@@ -62,7 +64,9 @@ def current_journal(settings):
     if journal is None:
         from wechat.journal import Journal
 
-        journal = _journals[key] = Journal(settings.data_dir, settings.reply_budget_seconds, key[2])
+        with _journals_lock:  # one per process: it holds the journal file open
+            journal = _journals.get(key) or Journal(settings.data_dir, settings.reply_budget_seconds, key[2])
+            _journals[key] = journal
     return journal
 
 

@@ -346,7 +346,7 @@ class JournalFile:
     def _create(self):
         """Create journal.log with its header line in one step (link a finished file into place)."""
         os.makedirs(self.directory, exist_ok=True)
-        partial = "%s.%d.%d.new" % (self.path, os.getpid(), int(time.monotonic() * 1e6))
+        partial = "%s.%d.%d.new" % (self.path, os.getpid(), threading.get_ident())
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
             os.write(fd, self.HEADER % time.time())

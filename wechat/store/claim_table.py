@@ -78,7 +78,7 @@ class ClaimTable:
     def _create(self):
         """Allocate the whole file before it is in place, so no process ever maps a part that may be missing."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        partial = "%s.%d.new" % (self.path, os.getpid())
+        partial = "%s.%d.%d.new" % (self.path, os.getpid(), threading.get_ident())
         fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
         try:
             if hasattr(os, "posix_fallocate"):
