@@ -148,7 +148,7 @@ class SQLiteStore:
     def claim(self, key, digest, nonce, lease_until, keep_seconds, deadline=None):
         try:
             state, same, held_lease = self.claims.claim(key, digest, nonce, lease_until, keep_seconds)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: mmap of a file that is not what it should be
             raise StoreError("claim table in %s unusable: %s" % (os.path.dirname(self.path), e))
         if state == HELD:
             # The table keeps a hash of the digest: equal, or "another" (never equal to a real digest).
@@ -158,7 +158,7 @@ class SQLiteStore:
     def claim_takeover(self, key, old_lease_until, new_lease_until, deadline=None, keep_seconds=3600.0):
         try:
             return self.claims.takeover(key, old_lease_until, new_lease_until, keep_seconds)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: mmap of a file that is not what it should be
             raise StoreError("claim table in %s unusable: %s" % (os.path.dirname(self.path), e))
 
     # --- message log -------------------------------------------------------------------------
