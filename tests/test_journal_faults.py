@@ -124,7 +124,10 @@ def test_a_sqlite_write_locked_by_another_process_still_answers_inside_the_budge
         assert holder.stdout.readline().strip() == "locked"
         during = [timed_post(server, "locked %d" % i) for i in range(3)]
         holder.wait(30)
-        summaries = exported_summaries(server)
+        waiting = manage(server, "journal", "status")  # batched: nothing merged yet
+        summaries = exported_summaries(server)  # export merges first
+        merged = manage(server, "journal", "status")
+    assert waiting.startswith("4 records in 1 journal files") and merged.startswith("0 records"), (waiting, merged)
     assert_answered(before, "before the lock")
     for i, (response, seconds) in enumerate(during):
         assert_answered(response, "locked %d" % i)
