@@ -192,6 +192,7 @@ def test_a_full_data_dir_answers_and_recovery_brings_back_every_message(small_di
         texts = ["full %d %s" % (i, "长" * 300) for i in range(8)]
         during = [timed_post(server, text) for text in texts]
     os.unlink(filler)
+    assert "wechat-journal-record:" in server.stderr  # the last resort was needed
     summaries = recover_from(server, tmp_path, server.stderr)
     assert_answered(before, "room left")
     for text, (response, seconds) in zip(texts, during):
