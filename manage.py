@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, types, jokes, admin-password.
-`python manage.py -h`."""
+"""The admin's command line: deploy, doctor, simulate, token, menu, send, export, journal, types, jokes,
+admin-password. `python manage.py -h`."""
 
 import argparse
 import os
@@ -273,9 +273,11 @@ def cmd_export(args):
     except ValueError as e:
         print("manage.py export: %s" % e, file=sys.stderr)
         return 2
-    store = command_store(current_settings())
+    settings = current_settings()
+    store = command_store(settings)
     if store is None:
         return 1
+    merge_journal(settings, store)  # what is still in the journal belongs in the export too
     if args.sessions:  # the followers' conversation state instead of the message log
         from admin.export import write_sessions
 
@@ -296,6 +298,47 @@ def cmd_types(args):
     from admin import types
 
     sys.stdout.write(types.markdown() if args.markdown else types.plain())
+    return 0
+
+
+def merge_journal(settings, store, log_files=()):
+    """Merge the journal (and records found in error logs) into the store's log; returns how many were new."""
+    from wechat.journal import Journal, records_in_log
+
+    journal = Journal(settings.data_dir, settings.reply_budget_seconds)
+    added = journal.file.merge(store) if journal.file.pending() else 0
+    for path in log_files:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            records = records_in_log(f)
+        added += store.log_merge(records)
+        print("%s: %d records found" % (path, len(records)), file=sys.stderr)
+    return added
+
+
+def cmd_journal(args):
+    from handlers.runtime import current_settings
+    from wechat.store import StoreError
+
+    settings = current_settings()
+    store = command_store(settings)
+    if store is None:
+        return 1
+    if args.action == "status":
+        from wechat.journal import JournalFile, read_records
+
+        pending = JournalFile(settings.data_dir).pending()
+        count = 0
+        for path in pending:
+            with open(path, "rb") as f:
+                count += len(read_records(f.read()))
+        print("%d records in %d journal files waiting to be merged into the log" % (count, len(pending)))
+        return 0
+    try:
+        added = merge_journal(settings, store, args.from_log or ())
+    except (StoreError, OSError) as e:
+        print("manage.py journal merge: %s" % e, file=sys.stderr)
+        return 1
+    print("merged %d new messages into the log" % added, file=sys.stderr)
     return 0
 
 
@@ -498,6 +541,12 @@ def main(argv=None):
 
     p = command("types", "list every message and event type parsed to its own class", func=cmd_types)
     p.add_argument("--markdown", action="store_true", help="as README's table, with what each type is and its attributes")
+
+    p = command("journal", "merge the message journal into the log now (export does it too), or say what is waiting",
+                func=cmd_journal)
+    p.add_argument("action", choices=("merge", "status"))
+    p.add_argument("--from-log", action="append", metavar="FILE",
+                   help="also read back records an error log holds (written when the data dir was unwritable)")
 
     p = command("jokes", "fetch jokes from a web page into the store, or count them", func=cmd_jokes)
     p.add_argument("action", choices=("fetch", "count"))

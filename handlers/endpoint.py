@@ -10,11 +10,12 @@ from handlers.envelope import open_envelope
 from handlers.refused import Refused
 from handlers.request_body import BodyTooLarge, BodyUnreadable, read_up_to
 from handlers.render import XML_CONTENT_TYPE, as_reply, render_reply
-from handlers.runtime import current_settings, current_store, log
+from handlers.runtime import (current_journal, current_settings, current_store, log, log_request_line,
+                              request_age_window)
 from handlers.skills import load_skills
 from wechat.config import ConfigError
-from wechat.dedupe import answer_once
 from wechat.freshness import timestamp_problem
+from wechat.journal import ReplayedRequest
 from wechat.messages import parse_message
 from wechat.replies import SUCCESS
 from wechat.signature import check_signature
@@ -44,8 +45,8 @@ class RequestLog:
 
     def write(self, status, detail=""):
         ms = (time.perf_counter() - self.started) * 1000
-        log.info("%s type=%s outcome=%s status=%s %.1fms%s", self.method, self.msg_type, self.outcome, status, ms,
-                 " " + detail if detail else "")
+        log_request_line("%s type=%s outcome=%s status=%s %.1fms%s" % (
+            self.method, self.msg_type, self.outcome, status, ms, " " + detail if detail else ""))
 
 
 def logged(method, work):
@@ -93,6 +94,14 @@ def read_query():
         if repeated:
             raise Refused("400 Bad Request", "repeated query parameter: %s" % ", ".join(repeated), "repeated-param")
     return query
+
+
+def replay_nonce(query, settings):
+    """What the journal remembers of this request against replays: "timestamp:nonce" (None: no check)."""
+    timestamp, nonce = query.get("timestamp"), query.get("nonce")
+    if not (timestamp and nonce) or not request_age_window(settings):
+        return None
+    return "%s:%s" % (timestamp, nonce)
 
 
 def require_signature(query, settings):
@@ -174,9 +183,20 @@ class WeChatEndpoint:
         record.msg_type = message.type
         store = current_store(settings)
         run_mode = web.ctx.env.get("wechat.run_mode", "wsgi")
-        body, record.outcome = answer_once(
-            store, message, envelope.xml, lambda: reply_to(message, settings, store, run_mode),
-            settings.reply_budget_seconds)
+        journal = current_journal(settings)
+
+        def produce(deadline=None):
+            return reply_to(message, settings, store, run_mode, deadline)
+
+        if journal is None:
+            body, record.outcome, _ = produce()
+        else:
+            try:
+                body, record.outcome = journal.answer(store, message, envelope.xml, produce,
+                                                      replay_nonce(query, settings))
+            except ReplayedRequest as e:
+                log.warning("refused a replayed request from %s: %s", message.source, e)
+                raise Refused("403 Forbidden", "request replayed with another body", "replayed")
         if body == SUCCESS:
             return SUCCESS  # stays plain in every mode
         if envelope.encrypted:
@@ -186,18 +206,22 @@ class WeChatEndpoint:
         return body
 
 
-def reply_to(message, settings, store, run_mode):
-    """(reply bytes, outcome) for a parsed message: the skills' answer rendered, or `success`."""
+def reply_to(message, settings, store, run_mode, deadline=None):
+    """(reply bytes, outcome, usage) for a parsed message: the skills' answer rendered, or `success`;
+    usage is what a language model used for it ({"prompt_tokens", "completion_tokens", ...}) or None.
+
+    deadline: time.monotonic() by which the reply must be ready (default: the budget from now).
+    """
     try:
         skills = load_skills(settings.skill_modules)
-        ctx = skills.context(settings, store, run_mode)
+        ctx = skills.context(settings, store, run_mode, deadline=deadline)
         reply = as_reply(skills.dispatch(message, ctx))
         if ctx.skill_failed:  # logged with its traceback by the registry; the message log says "error"
-            return SUCCESS, "error->success"
+            return SUCCESS, "error->success", None
         body = render_reply(reply, message)
     except Exception:
         # Whatever broke outside a skill (a template, a bad return value), the follower must not see
         # "该公众号暂时无法提供服务".
         log.error("reply failed for %s:\n%s", message.type, traceback.format_exc().rstrip())
-        return SUCCESS, "error->success"
-    return body, ("success" if body == SUCCESS else "reply:" + reply.msg_type)
+        return SUCCESS, "error->success", None
+    return body, ("success" if body == SUCCESS else "reply:" + reply.msg_type), ctx.usage

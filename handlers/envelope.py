@@ -7,7 +7,7 @@ Only an encrypted request loads the AES code.
 
 from handlers.refused import Refused
 from wechat.config import ConfigError
-from wechat.xmlparse import ParseError, parse_xml
+from wechat.xmlparse import ParseError, envelope_field
 
 
 class PlainEnvelope:
@@ -34,6 +34,9 @@ class SealedEnvelope:
         return render_envelope(self.crypto.envelope(reply, self.timestamp, self.nonce))
 
 
+_cryptos = {}  # (token, aes_key, appid) -> MessageCrypto, which keeps its cipher
+
+
 def message_crypto(settings):
     """The account's MessageCrypto; ConfigError (a sentence for the admin) when key or appid is wrong.
 
@@ -44,10 +47,16 @@ def message_crypto(settings):
 
     if not settings.appid:
         raise ConfigError("Encrypted messages need the account's AppID: set appid under [wechat] or WECHAT_APPID.")
-    try:
-        return MessageCrypto(settings.token, settings.aes_key, settings.appid)
-    except ValueError as e:
-        raise ConfigError(str(e))
+    account = (settings.token, settings.aes_key, settings.appid)
+    crypto = _cryptos.get(account)
+    if crypto is None:
+        try:
+            crypto = MessageCrypto(*account)
+        except ValueError as e:
+            raise ConfigError(str(e))
+        _cryptos.clear()  # one account per process: keep only the current one
+        _cryptos[account] = crypto
+    return crypto
 
 
 def open_envelope(body, query, settings):
@@ -64,7 +73,7 @@ def open_envelope(body, query, settings):
 
     crypto = message_crypto(settings)
     try:
-        encrypted = parse_xml(body).get("Encrypt")
+        encrypted = envelope_field(body, "Encrypt")
     except ParseError as e:
         raise Refused("400 Bad Request", "bad message", "bad-xml", str(e))
     if not encrypted or not isinstance(encrypted, str):

@@ -6,6 +6,7 @@ import random
 import sqlite3
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -21,6 +22,7 @@ TOKEN = "loadTestToken"
 COUNTING_SKILL = '''
 """Counts its runs in var/runs.txt (one line per run) to prove each message ran the skill once."""
 import os
+import time
 from handlers.skills.registry import on
 
 RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "var", "runs.txt")
@@ -31,6 +33,14 @@ def counted(message, ctx):
     with open(RUNS, "a") as f:
         f.write(message.message_id + "\\n")
     return "ran " + message.message_id
+
+
+@on.regex(r"^slow ")
+def slow(message, ctx):
+    with open(RUNS, "a") as f:
+        f.write(message.message_id + "\\n")
+    time.sleep(float(message.content.split()[1]))
+    return "slow ran " + message.message_id
 '''
 
 
@@ -41,7 +51,8 @@ def fcgid():
     with open(os.path.join(app, "counting_skill.py"), "w") as f:
         f.write(COUNTING_SKILL)
     with open(os.path.join(app, "config.ini"), "a") as f:
-        f.write("[skills]\nskill_modules = counting_skill\n")
+        # A short budget: a claim's lease (budget + 0.5 s) runs out sooner in the SIGKILL test.
+        f.write("[server]\nreply_budget_seconds = 2\n[skills]\nskill_modules = counting_skill\n")
     for name in ("var/messages.log",):
         os.remove(os.path.join(app, name))
     port = free_port()
@@ -99,8 +110,7 @@ def runs(server):
 
 def test_concurrent_retries_under_load_run_each_skill_once(fcgid):
     bodies = [simulator.text("load %d" % i) for i in range(150)]
-    query = simulator.signed_query(TOKEN)
-    jobs = [(b, query) for b in bodies for _ in range(3)]  # every message delivered three times
+    jobs = [(b, simulator.signed_query(TOKEN)) for b in bodies for _ in range(3)]  # each delivered three times
     random.Random(7).shuffle(jobs)
     results = send_all(fcgid, jobs)
     assert len(results) == 450
@@ -111,14 +121,41 @@ def test_concurrent_retries_under_load_run_each_skill_once(fcgid):
     replayed = [replies for replies in by_message.values() if replies != {b"success"}]
     assert all(len(replies - {b"success"}) == 1 for replies in replayed)  # retries got the same bytes
     ids = sorted(parse_xml(b)["MsgId"] for b in bodies)
-    assert sorted(runs(fcgid)) == ids  # each skill ran once per message
-    keys = [k for k in logged_keys(fcgid) if k.startswith("msg:")]
-    assert sorted(k[4:] for k in keys if k[4:] in set(ids)) == ids  # each message logged exactly once
+    assert sorted(r for r in runs(fcgid) if r in set(ids)) == ids  # each skill ran once per message
+    logged_ids = [k.rsplit(":", 1)[1] for k in logged_keys(fcgid) if k.startswith("msg:")]
+    assert sorted(i for i in logged_ids if i in set(ids)) == ids  # each message logged exactly once
+
+
+def fcgid_pids(server):
+    pattern = os.path.join(server.app, "code.py") + " fcgi"
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+
+
+def test_a_retry_after_the_first_process_was_killed_mid_skill_is_answered_by_the_skill(fcgid):
+    """The first delivery claims the message and dies (SIGKILL) inside a slow skill; WeChat's retry, once
+    the claim's lease (budget 2 s + 0.5) has run out, takes the message over and the skill answers it."""
+    body, query = simulator.text("slow 1.5 killed"), simulator.signed_query(TOKEN)
+    msg_id = parse_xml(body)["MsgId"]
+    first = threading.Thread(target=lambda: simulator.http("POST", fcgid.url, query, body, timeout=20))
+    before = set(fcgid_pids(fcgid))
+    first.start()
+    deadline = time.monotonic() + 10
+    while msg_id not in runs(fcgid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert msg_id in runs(fcgid), "the slow skill never started"
+    for pid in set(fcgid_pids(fcgid)) | before:  # the one running the skill is among them
+        subprocess.run(["kill", "-KILL", pid])
+    first.join(30)
+    time.sleep(2.6)  # WeChat retries after 5 s; here the lease is 2.5 s
+    retry = simulator.http("POST", fcgid.url, query, body, timeout=20)
+    assert retry.status == 200 and parse_xml(retry.body)["Content"] == "slow ran " + msg_id
+    assert runs(fcgid).count(msg_id) == 2  # the killed run and the retry's; nothing answered "success"
+    again = simulator.http("POST", fcgid.url, query, body, timeout=20)
+    assert again.body == retry.body  # later retries replay the retry's reply
 
 
 def test_sigkill_of_the_fastcgi_process_mid_load(fcgid):
     bodies = [simulator.text("load kill %d" % i) for i in range(240)]
-    query = simulator.signed_query(TOKEN)
     acknowledged, killed, victims = [], threading.Event(), []
     lock = threading.Lock()
 
@@ -133,14 +170,17 @@ def test_sigkill_of_the_fastcgi_process_mid_load(fcgid):
                     victims.extend(subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split())
                     subprocess.run(["pkill", "-KILL", "-f", pattern])
 
-    results = send_all(fcgid, [(b, query) for b in bodies], threads=6, on_result=on_result)
+    results = send_all(fcgid, [(b, simulator.signed_query(TOKEN)) for b in bodies], threads=6, on_result=on_result)
     assert killed.is_set() and victims, "no FastCGI process was found to kill"
     statuses = [status for _, status, _ in results]
     assert statuses.count(200) >= 200, statuses  # Apache started a new process and serving went on
     ok = simulator.post_message(fcgid.url, TOKEN, simulator.text("after the kill"))
     assert ok.status == 200 and parse_xml(ok.body)["Content"] == "llik eht retfa"
     logged = set(logged_keys(fcgid))
-    for index in acknowledged:  # everything answered before (and after) the kill is in the log
-        assert "msg:" + parse_xml(bodies[index])["MsgId"] in logged
+    answered = [i for i, status, body in results if status == 200 and body.startswith(b"<xml>")]
+    keys = {"msg:%s:%s" % (simulator.FOLLOWER, parse_xml(b)["MsgId"]) for b in bodies}
+    for index in answered:  # every message whose reply left the server, before and after the kill, is in the log
+        assert "msg:%s:%s" % (simulator.FOLLOWER, parse_xml(bodies[index])["MsgId"]) in logged
+    assert len([k for k in logged_keys(fcgid) if k in keys]) == len(logged & keys)  # none twice
     database = sqlite3.connect(os.path.join(fcgid.app, "var", "wechat.sqlite3"))
     assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -245,10 +245,10 @@ def test_reply_after_48_hours_is_refused_without_calling_the_api(console, fake_w
     two_days_ago = int(time.time()) - 49 * 3600
     body = simulator.text("很久以前", source="oOldFollower", create_time=two_days_ago)
     call("POST", simulator.signed_query("testtoken"), body)
+    admin = signed_in()  # a console page merges the journal into the store's log
     database = os.path.join(str(console.data_dir), "wechat.sqlite3")
     with sqlite3.connect(database) as db:  # the log holds arrival time: make it two days old
         db.execute("UPDATE messages SET received_at = ? WHERE source = 'oOldFollower'", (two_days_ago,))
-    admin = signed_in()
     page = admin.get("/admin/follower/oOldFollower")
     assert "Too late to reply" in page.text and "48 hours" in page.text and "<textarea" not in page.text
     response = admin.post("/admin/follower/oOldFollower", {"csrf": page.csrf(), "text": "抱歉"})

@@ -38,7 +38,7 @@ def seed_history(data_dir, now):
     types = ["text"] * 60 + ["CLICK"] * 15 + ["image"] * 10 + ["subscribe"] * 8 + ["location"] * 4 + ["voice"] * 3
     reply = ("<xml><ToUserName><![CDATA[o]]></ToUserName><FromUserName><![CDATA[gh]]></FromUserName>"
              "<CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[%s]]></Content></xml>")
-    count = 0
+    count, records = 0, []
     for hours_ago in range(3, 30 * 24):
         start = now - hours_ago * 3600
         hour = time.localtime(start).tm_hour
@@ -47,14 +47,14 @@ def seed_history(data_dir, now):
             count += 1
             key = "seed:%d" % count
             msg_type = rng.choice(types)
-            store.log_append(key, {"received_at": start + rng.random() * 3600, "msg_type": msg_type,
-                                   "source": "oFollower%03d" % rng.randrange(180), "target": "gh_account",
-                                   "summary": "你好" if msg_type == "text" else "", "raw": "<xml></xml>"})
             roll = rng.random()
-            outcome = "reply:text" if roll < .88 else "success" if roll < .975 else "error->success" if roll < .995 else None
-            if outcome:
-                store.log_update(key, reply=reply % "好你" if outcome == "reply:text" else "success", outcome=outcome,
-                                 latency_ms=round(rng.lognormvariate(1.2, 0.8), 1))
+            outcome = "reply:text" if roll < .88 else "success" if roll < .975 else "error->success"
+            records.append({"received_at": start + rng.random() * 3600, "key": key, "msg_type": msg_type,
+                            "source": "oFollower%03d" % rng.randrange(180), "target": "gh_account",
+                            "summary": "你好" if msg_type == "text" else "", "raw": "<xml></xml>",
+                            "reply": reply % "好你" if outcome == "reply:text" else "success", "outcome": outcome,
+                            "latency_ms": round(rng.lognormvariate(1.2, 0.8), 1)})
+    store.log_merge(records)
     return count
 
 

@@ -148,6 +148,19 @@ def test_missing_encrypt_is_400(config_file):
     assert response.status.startswith("400") and b"Encrypt" in response.data
 
 
+@pytest.mark.parametrize("body, reason", [
+    (b'<!DOCTYPE x [<!ENTITY e "E">]><xml><Encrypt>&e;</Encrypt></xml>', "DOCTYPE"),
+    (b"<notxml><Encrypt>abc</Encrypt></notxml>", "root element"),
+    (b"<xml><Encrypt>abc", "not well-formed"),
+])
+def test_an_envelope_with_a_dtd_another_root_or_broken_xml_is_400(config_file, body, reason, wechat_log):
+    safe_config(config_file)
+    response = call("POST", sample_query(), body)
+    # The client hears only "bad message"; the parser's reason is for the admin's log.
+    assert response.status.startswith("400") and response.data == b"bad message\n"
+    assert reason in wechat_log.text
+
+
 def test_safe_mode_refuses_plain_messages(config_file):
     safe_config(config_file)
     response = call("POST", simulator.signed_query(TOKEN), simulator.text("plain"))

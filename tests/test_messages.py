@@ -152,9 +152,13 @@ def test_empty_and_missing_fields_are_empty_not_errors():
     assert location.latitude == 0.0
 
 
-def test_retries_share_a_dedupe_key_and_events_use_sender_and_time():
-    assert m.parse_message(fixture("text")).dedupe_key == "msg:1234567890123456"
-    assert m.parse_message(fixture("event_CLICK")).dedupe_key == "evt:%s:1348831860:CLICK" % FOLLOWER
+def test_dedupe_keys_are_scoped_to_the_sender_and_events_to_event_and_key():
+    text = m.parse_message(fixture("text"))
+    assert text.dedupe_key == "msg:%s:1234567890123456" % text.source
+    click = m.parse_message(fixture("event_CLICK"))
+    assert click.dedupe_key == "evt:%s:1348831860:CLICK:%s" % (FOLLOWER, click.key)
+    other = m.parse_message(fixture("text").replace(text.source.encode(), b"oSomeoneElse"))
+    assert other.dedupe_key != text.dedupe_key
 
 
 def test_chinese_and_markup_in_cdata_arrive_unchanged():

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.parse
 
 import pytest
 

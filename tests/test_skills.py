@@ -140,6 +140,20 @@ def test_the_example_rules_file_is_valid():
     assert rules.welcome and rules.find("营业时间") and rules.find("你们地址在哪里")
 
 
+def test_a_rules_file_created_later_is_noticed_within_a_second(account, monkeypatch):
+    import os as os_module
+
+    stats = []
+    real_exists = os_module.path.exists
+    monkeypatch.setattr(os_module.path, "exists", lambda p: stats.append(p) or real_exists(p))
+    assert say("价格")["Content"] == "格价"  # no rules file: the reversed echo
+    assert say("价格")["Content"] == "格价"
+    assert stats.count(str(account.rules)) <= 1  # a missing file is not looked for on every message
+    account.rules.write_text("[rule:价格]\nkeywords = 价格\ntext = 一百元\n", encoding="utf-8")
+    time.sleep(1.1)
+    assert say("价格")["Content"] == "一百元"
+
+
 def test_rules_reload_in_a_live_server_without_restart(tmp_path):
     rules = tmp_path / "replies.ini"
     rules.write_text("[rule:a]\nkeywords = 口令\ntext = 第一版\n", encoding="utf-8")

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support import ROOT
 from wechat.config import Settings
-from wechat.store import StoreError, open_store
+from wechat.store import HELD, NEW, REPLAYED, StoreError, open_store
 
 
 def settings_for(store_env, **extra):
@@ -47,21 +47,39 @@ def test_delete_with_expected_value_spares_another_owner(store):
     assert store.get("lock") is None
 
 
-def test_the_log_keeps_order_updates_and_filters_by_time(store):
+def test_the_log_merges_idempotently_keeps_order_and_filters_by_time(store):
     now = time.time()
-    assert store.log_append("m1", {"received_at": now - 100, "msg_type": "text", "source": "o1", "summary": "你好", "raw": "<xml><Content>你好</Content></xml>"})
-    store.log_append("m2", {"received_at": now - 10, "msg_type": "image", "source": "o2", "summary": "media"})
-    assert store.log_append("m1", {"received_at": now, "msg_type": "text", "summary": "duplicate"}) is False
-    assert store.log_reply("m1") == (True, None)  # logged, no reply yet: a retry waits
-    store.log_update("m1", reply="好你", outcome="reply:text")
-    assert store.log_reply("m1") == (True, "好你") and store.log_reply("nope") == (False, None)
+    first = {"received_at": now - 100, "key": "m1", "digest": "d1", "msg_type": "text", "source": "o1",
+             "summary": "你好", "raw": "<xml><Content>你好</Content></xml>", "reply": "好你", "outcome": "reply:text"}
+    second = {"received_at": now - 10, "key": "m2", "msg_type": "image", "source": "o2", "summary": "media"}
+    assert store.log_merge([first, second]) == 2
+    assert store.log_merge([dict(first, summary="again"), second]) == 0  # the first record of a key stands
+    assert store.log_find("m1")["reply"] == "好你" and store.log_find("m1")["digest"] == "d1"
+    assert store.log_find("nope") is None
     records = list(store.log_iter())
     assert [r["key"] for r in records] == ["m1", "m2"]
-    assert records[0]["summary"] == "你好" and records[0]["reply"] == "好你" and records[0]["raw"] == "<xml><Content>你好</Content></xml>"
+    assert records[0]["summary"] == "你好" and records[0]["raw"] == "<xml><Content>你好</Content></xml>"
     assert [r["key"] for r in store.log_iter(since=now - 50)] == ["m2"]
     assert [r["key"] for r in store.log_iter(until=now - 50)] == ["m1"]
     store.log_prune(now - 50)
     assert [r["key"] for r in store.log_iter()] == ["m2"]
+
+
+def test_a_claim_is_one_write_that_also_remembers_the_nonce(store):
+    lease = time.time() + 5
+    assert store.claim("k1", "body-a", "1700000000:42", lease, 600).state == NEW
+    held = store.claim("k1", "body-a", "1700000000:42", lease, 600)  # a retry
+    assert (held.state, held.digest, held.lease_until) == (HELD, "body-a", lease)
+    assert store.claim("k2", "body-b", "1700000000:42", lease, 600).state == REPLAYED  # same query, new body
+    assert store.claim("k2", "body-b", "1700000000:43", lease, 600).state == NEW
+    assert store.claim("k1", "body-c", None, lease, 600).digest != "body-c"  # same key, another body: told
+
+
+def test_only_one_retry_takes_over_an_expired_claim(store):
+    expired = time.time() - 1
+    store.claim("k", "d", None, expired, 600)
+    assert store.claim_takeover("k", expired, time.time() + 5) is True
+    assert store.claim_takeover("k", expired, time.time() + 5) is False  # someone was first
 
 
 def test_add_is_atomic_across_processes(store_env):
@@ -76,6 +94,21 @@ def test_add_is_atomic_across_processes(store_env):
                  for i in range(20)]
     results = [p.communicate(timeout=60)[0].strip() for p in processes]
     assert sorted(results) == ["False"] * 19 + ["True"]
+
+
+def test_claims_hold_across_processes(store_env):
+    """20 processes claim one message at once, each with its own nonce: exactly one runs it."""
+    code = ("import sys, time; sys.path.insert(0, %r)\n"
+            "from wechat.config import Settings\nfrom wechat.store import open_store\n"
+            "s = open_store(Settings(data_dir=%r, redis_url=%r))\n"
+            "time.sleep(max(0, float(sys.argv[1]) - time.time()))\n"
+            "print(s.claim('msg:o:1', 'd', '17:' + sys.argv[2], time.time() + 5, 600).state)"
+            ) % (ROOT, store_env["WECHAT_DATA_DIR"], store_env.get("WECHAT_REDIS_URL", ""))
+    start = str(time.time() + 1.5)
+    processes = [subprocess.Popen([sys.executable, "-c", code, start, str(i)], stdout=subprocess.PIPE, text=True)
+                 for i in range(20)]
+    results = [p.communicate(timeout=60)[0].strip() for p in processes]
+    assert sorted(results) == [HELD] * 19 + [NEW]
 
 
 def test_sqlite_uses_wal_in_the_data_dir(tmp_path):
@@ -97,3 +130,30 @@ def test_a_redis_that_is_down_is_a_store_error():
     store = open_store(Settings(redis_url="redis://127.0.0.1:1/0"))
     with pytest.raises(StoreError):
         store.get("k")
+
+
+OLD_SCHEMA = """
+CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE messages (id INTEGER PRIMARY KEY, received_at REAL NOT NULL, key TEXT NOT NULL UNIQUE,
+    msg_type TEXT, source TEXT, target TEXT, summary TEXT, raw TEXT, reply TEXT, outcome TEXT);
+CREATE INDEX messages_received_at ON messages (received_at);
+INSERT INTO messages (received_at, key, msg_type, source, summary, reply, outcome)
+    VALUES (1700000000, 'msg:123', 'text', 'oOld', '旧消息', '<xml>old</xml>', 'reply:text');
+"""
+
+
+def test_a_log_written_before_the_journal_is_migrated_in_place(tmp_path):
+    import sqlite3
+
+    (tmp_path / "var").mkdir()
+    old = sqlite3.connect(str(tmp_path / "var" / "wechat.sqlite3"))
+    old.executescript(OLD_SCHEMA)
+    old.close()
+    store = open_store(Settings(data_dir=str(tmp_path / "var")))
+    store.log_merge([{"received_at": time.time(), "key": "msg:oNew:456", "digest": "d", "summary": "新"}])
+    records = list(store.log_iter())
+    assert [(r["key"], r["summary"]) for r in records] == [("msg:123", "旧消息"), ("msg:oNew:456", "新")]
+    assert records[0]["reply"] == "<xml>old</xml>" and records[0]["digest"] is None
+    result = subprocess.run([sys.executable, "manage.py", "export", "--format", "csv"], cwd=ROOT, capture_output=True,
+                            text=True, env=dict(__import__("os").environ, WECHAT_DATA_DIR=str(tmp_path / "var")))
+    assert result.returncode == 0 and "旧消息" in result.stdout and "新" in result.stdout

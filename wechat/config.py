@@ -40,6 +40,7 @@ class Settings(Record):
         "log_retention_days": 90,
         "reply_budget_seconds": 4.5,
         "session_ttl_seconds": 1800.0,  # a follower's session ends this long after its last change
+        "journal": True,  # retry claims, the message log and the nonce memory; off: none of them
         "welcome_text": "感谢关注！发送“帮助”看看我能做什么。",
         "book_api_base": "https://openlibrary.org",
         "rules_file": os.path.join(ROOT, "replies.ini"),
@@ -133,6 +134,7 @@ SOURCES = {
     "log_file": ("server", "WECHAT_LOG_FILE"),
     "log_retention_days": ("server", "WECHAT_LOG_RETENTION_DAYS"),
     "reply_budget_seconds": ("server", "WECHAT_REPLY_BUDGET_SECONDS"),
+    "journal": ("server", "WECHAT_JOURNAL"),
     "welcome_text": ("skills", "WECHAT_WELCOME_TEXT"),
     "book_api_base": ("skills", "BOOK_API_BASE"),
     "rules_file": ("skills", "WECHAT_RULES_FILE"),

@@ -49,6 +49,13 @@ class MessageCrypto:
         self.token = token
         self.key = decode_aes_key(encoding_aes_key)
         self.appid = appid
+        self._cipher = None  # built on first use, then kept: the key and the IV never change
+
+    @property
+    def cipher(self):
+        if self._cipher is None:
+            self._cipher = _cipher(self.key)
+        return self._cipher
 
     def check(self, msg_signature, timestamp, nonce, encrypted):
         """403 unless msg_signature signs this Encrypt value."""
@@ -63,7 +70,7 @@ class MessageCrypto:
             raise CryptoError("Encrypt is not valid base64")
         if not data or len(data) % 16:
             raise CryptoError("Encrypt is not a whole number of AES blocks")
-        decryptor = _cipher(self.key).decryptor()
+        decryptor = self.cipher.decryptor()
         plain = decryptor.update(data) + decryptor.finalize()
         pad = plain[-1]
         if not 1 <= pad <= BLOCK or plain[-pad:] != bytes([pad]) * pad:
@@ -85,7 +92,7 @@ class MessageCrypto:
         body = prefix + struct.pack(">I", len(xml)) + xml + self.appid.encode("utf-8")
         pad = BLOCK - len(body) % BLOCK
         body += bytes([pad]) * pad
-        encryptor = _cipher(self.key).encryptor()
+        encryptor = self.cipher.encryptor()
         return base64.b64encode(encryptor.update(body) + encryptor.finalize()).decode("ascii")
 
     def envelope(self, xml, timestamp, nonce, random_prefix=None):

@@ -17,7 +17,7 @@ from admin.passwords import read_password_hash
 from handlers.console import guard
 from handlers.console.stats import outcome_kind
 from handlers.render import TEMPLATES, CachedRender
-from handlers.runtime import current_settings, current_store, log
+from handlers.runtime import current_journal, current_settings, current_store, log
 from wechat.config import ConfigError
 from wechat.record import Record
 from wechat.store import StoreError
@@ -161,6 +161,9 @@ def open_console():
     if store is None:
         raise refuse("503 Service Unavailable", "Store unavailable", "The store cannot be opened (the server's "
                                                                      "error log says why), so nobody can sign in.")
+    journal = current_journal(settings)
+    if journal is not None:
+        journal.merge(store)  # the newest messages wait in the journal file; the pages read the store's log
     return settings, store
 
 

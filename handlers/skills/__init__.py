@@ -17,13 +17,19 @@ BUILT_IN = ("conversation", "continuation", "admin_rules", "books", "jokes", "me
 __all__ = ["on", "load_skills"]
 
 
+_loaded = set()  # the skill_modules settings already imported in this process
+
+
 def load_skills(extra_modules=""):
     """The registry with the built-in skills and the admin's modules (setting skill_modules) loaded.
 
-    Python caches imports, so after the first call this costs a few dict lookups.
+    Imports happen once per process and setting; after that this is one set lookup.
     """
+    if extra_modules in _loaded:
+        return on
     for name in BUILT_IN:
         importlib.import_module("handlers.skills." + name)
     for name in filter(None, (n.strip() for n in extra_modules.split(","))):
         importlib.import_module(name)
+    _loaded.add(extra_modules)
     return on

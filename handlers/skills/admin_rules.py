@@ -2,11 +2,14 @@
 
 import logging
 import os
+import time
 
 from handlers.skills.registry import ADMIN_RULES, on
 
 log = logging.getLogger("wechat")
 _files = {}  # path -> RulesFile, so a long-lived process re-reads only on change
+_absent = {}  # path -> time.monotonic() until which a missing file is not looked for again
+ABSENT_RECHECK_SECONDS = 1.0  # a new replies.ini is noticed within a second, without a stat() per message
 
 
 class NoRules:
@@ -24,7 +27,11 @@ class NoRules:
 def current_rules(settings):
     path = settings.rules_file
     if path not in _files:
+        now = time.monotonic()
+        if now < _absent.get(path, 0.0):
+            return NoRules
         if not os.path.exists(path):
+            _absent[path] = now + ABSENT_RECHECK_SECONDS
             return NoRules
         from handlers.skills.backends.rules import RulesFile
 

@@ -233,10 +233,11 @@ class SkillRegistry:
                 return fit_reply(answer, message, ctx)
         return None
 
-    def context(self, settings, store=None, run_mode="wsgi", session=None):
-        """A Context for one message, its reply deadline starting now."""
-        deadline = time.monotonic() + settings.reply_budget_seconds
-        return Context(settings, store, self, deadline, run_mode, None, session, None)
+    def context(self, settings, store=None, run_mode="wsgi", session=None, deadline=None):
+        """A Context for one message; its reply deadline (time.monotonic()) is the budget from now unless given."""
+        if deadline is None:
+            deadline = time.monotonic() + settings.reply_budget_seconds
+        return Context(settings, store, self, deadline, run_mode, None, session)
 
 
 on = SkillRegistry()

@@ -181,13 +181,16 @@ class Message:
 
     @property
     def dedupe_key(self):
-        """What identifies one delivery across WeChat's retries."""
+        """What identifies one message across WeChat's retries, always scoped to its sender: a MsgId
+        names a message only together with its FromUserName, and one follower's events in one
+        second differ by Event and EventKey (subscribe, then SCAN)."""
         if not self.is_event:
             message_id = self.message_id
             if message_id:
-                return "msg:" + message_id
-        event = self.raw.get("Event")
-        return "evt:%s:%s:%s" % (self.source, self.create_time, event.strip() if type(event) is str else "")
+                return "msg:%s:%s" % (self.source, message_id)
+        event, key = self.raw.get("Event"), self.raw.get("EventKey")
+        return "evt:%s:%s:%s:%s" % (self.source, self.create_time, event.strip() if type(event) is str else "",
+                                    key.strip() if type(key) is str else "")
 
     def summary(self):
         """Content or media id, for the message log."""

@@ -3,10 +3,13 @@
 import random
 import time
 
-from wechat.store import LOG_FIELDS, PRUNE_CHANCE, StoreError
+from wechat.store import HELD, LOG_FIELDS, NEW, PRUNE_CHANCE, REPLAYED, Claim, StoreError
 
 PREFIX = "wechat:"
 LOG_INDEX = PREFIX + "log"  # sorted set: message key scored by received_at
+# Short timeouts: a follower waits on these calls, and WeChat gives up after 5 s (a stopped Redis
+# otherwise holds each request for the client's default of several seconds).
+CONNECT_TIMEOUT, SOCKET_TIMEOUT = 0.2, 0.3
 # Delete only when the value is still ours: a lock holder must never release another's lock.
 # Replace a session only when its version is still the one the writer read ("" = there was none).
 PUT_IF_VERSION = """
@@ -18,19 +21,57 @@ return 1
 """
 SESSION_PREFIX = PREFIX + "session:"
 DELETE_IF_EQUAL = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+# KEYS: claim hash, nonce key (optional). ARGV: digest, lease_until, claim ttl ms, nonce ttl ms.
+# One round trip: the replay check, the claim and the nonce memory together.
+CLAIM = """
+local seen = false
+if #KEYS == 2 then
+  seen = redis.call('get', KEYS[2])
+  if seen and seen ~= ARGV[1] then return {'replayed'} end
+  if not seen then redis.call('set', KEYS[2], ARGV[1], 'px', ARGV[4]) end
+end
+local held = redis.call('hmget', KEYS[1], 'digest', 'lease')
+if held[1] then return {'held', held[1], held[2]} end
+redis.call('hset', KEYS[1], 'digest', ARGV[1], 'lease', ARGV[2])
+redis.call('pexpire', KEYS[1], ARGV[3])
+return {'new'}
+"""
+TAKEOVER = """
+if redis.call('hget', KEYS[1], 'lease') == ARGV[1] then
+  redis.call('hset', KEYS[1], 'lease', ARGV[2]) return 1 end
+return 0
+"""
+# KEYS: log hash, index. ARGV: key, received_at, retention s, then field/value pairs. First record wins.
+LOG_ADD = """
+if redis.call('hsetnx', KEYS[1], 'key', ARGV[1]) == 0 then return 0 end
+redis.call('hset', KEYS[1], unpack(ARGV, 4))
+redis.call('expire', KEYS[1], ARGV[3])
+redis.call('zadd', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
 
 
 class RedisStore:
+    local_journal = False  # other hosts must see replies and records: they go to Redis directly
+
     def __init__(self, url, retention_days=90):
         try:
             import redis
         except ImportError:
             raise StoreError("redis_url is set but the redis package is not installed: pip install redis")
         self._errors = (redis.RedisError, OSError)
-        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, decode_responses=True)
+        self.client = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT,
+                                           decode_responses=True)
         self.retention = retention_days * 86400
+        self._claim = self.client.register_script(CLAIM)
+        self._takeover = self.client.register_script(TAKEOVER)
+        self._log_add = self.client.register_script(LOG_ADD)
 
-    def _run(self, operation, *args):
+    def _run(self, operation, *args, deadline=None):
+        # A call on a pooled connection lasts at most SOCKET_TIMEOUT: one that could outlast the deadline
+        # is not started.
+        if deadline is not None and deadline - time.monotonic() < SOCKET_TIMEOUT:
+            raise StoreError("Redis store: no time left in the reply budget for another call")
         try:
             return operation(*args)
         except self._errors as e:
@@ -51,31 +92,53 @@ class RedisStore:
         else:
             self._run(self.client.eval, DELETE_IF_EQUAL, 1, PREFIX + key, expected)
 
-    def log_append(self, key, record):
-        record = {f: _field(record.get(f)) for f in LOG_FIELDS if f in record}
-        name = PREFIX + "msg:" + key
+    # --- retry claims --------------------------------------------------------------------------
 
-        def append():
-            if not self.client.hsetnx(name, "key", key):
-                return False  # logged already: the first record of a message stands
-            pipe = self.client.pipeline()
-            pipe.hset(name, mapping=record)
-            pipe.expire(name, int(self.retention) or 1)
-            pipe.zadd(LOG_INDEX, {key: float(record.get("received_at", time.time()))})
-            pipe.execute()
-            if random.random() < PRUNE_CHANCE:
-                self.client.zremrangebyscore(LOG_INDEX, 0, "(%s" % (time.time() - self.retention))
-            return True
+    def claim(self, key, digest, nonce, lease_until, keep_seconds, deadline=None):
+        keys = [PREFIX + "claim:" + key] + ([PREFIX + "nonce:" + nonce] if nonce else [])
+        keep_ms = int(keep_seconds * 1000)
+        found = self._run(lambda: self._claim(keys=keys, args=[digest, repr(lease_until), keep_ms, keep_ms]),
+                          deadline=deadline)
+        if found[0] == REPLAYED:
+            return Claim(REPLAYED)
+        if found[0] == NEW:
+            return Claim(NEW)
+        return Claim(HELD, found[1], float(found[2] or 0))
 
-        return self._run(append)
+    def claim_takeover(self, key, old_lease_until, new_lease_until, deadline=None):
+        return bool(self._run(lambda: self._takeover(keys=[PREFIX + "claim:" + key],
+                                                     args=[repr(old_lease_until), repr(new_lease_until)]),
+                              deadline=deadline))
 
-    def log_reply(self, key):
-        logged, reply = self._run(self.client.hmget, PREFIX + "msg:" + key, ["key", "reply"])
-        return (True, reply or None) if logged else (False, None)
+    # --- message log -------------------------------------------------------------------------
 
-    def log_update(self, key, **fields):
-        fields = {f: _field(v) for f, v in fields.items() if f in LOG_FIELDS}
-        self._run(lambda: self.client.hset(PREFIX + "msg:" + key, mapping=fields))
+    def log_merge(self, records, deadline=None):
+        def args(record):
+            return dict(keys=[PREFIX + "msg:" + record["key"], LOG_INDEX],
+                        args=[record["key"], repr(float(record.get("received_at") or time.time())),
+                              int(self.retention) or 1] + _pairs(record))
+
+        if len(records) == 1:  # a message's own record: one EVALSHA (a pipeline adds SCRIPT EXISTS)
+            added = self._run(lambda: self._log_add(**args(records[0])), deadline=deadline)
+        else:
+            added = 0
+            for start in range(0, len(records), 500):
+                batch = records[start : start + 500]
+
+                def merge():
+                    pipe = self.client.pipeline(transaction=False)
+                    for record in batch:
+                        self._log_add(client=pipe, **args(record))
+                    return sum(pipe.execute())
+
+                added += self._run(merge, deadline=deadline)
+        if random.random() < PRUNE_CHANCE:
+            self._run(self.client.zremrangebyscore, LOG_INDEX, 0, "(%s" % (time.time() - self.retention))
+        return added
+
+    def log_find(self, key, deadline=None):
+        stored = self._run(self.client.hgetall, PREFIX + "msg:" + key, deadline=deadline)
+        return _record(key, stored) if stored else None
 
     def log_iter(self, since=None, until=None):
         keys = self._run(self.client.zrangebyscore, LOG_INDEX, since or 0, "(%s" % until if until else "+inf")
@@ -89,13 +152,8 @@ class RedisStore:
                 return pipe.execute()
 
             for key, stored in zip(batch, self._run(fetch)):
-                if not stored:
-                    continue  # expired with the retention period
-                record = {f: stored.get(f) for f in LOG_FIELDS}
-                record["key"] = key
-                record["received_at"] = float(record["received_at"] or 0)
-                record["latency_ms"] = float(record["latency_ms"]) if record["latency_ms"] else None
-                yield record
+                if stored:  # else expired with the retention period
+                    yield _record(key, stored)
 
     def log_prune(self, before):
         # The hashes expire by themselves; the index entries are removed here.
@@ -123,5 +181,18 @@ class RedisStore:
         yield from self._run(read)
 
 
-def _field(value):
-    return "" if value is None else value
+def _pairs(record):
+    pairs = []
+    for field in LOG_FIELDS:
+        if field != "key" and record.get(field) is not None:
+            pairs += [field, record[field]]
+    return pairs
+
+
+def _record(key, stored):
+    record = {f: stored.get(f) or None for f in LOG_FIELDS}
+    record["key"] = key
+    record["received_at"] = float(record["received_at"] or 0)
+    for name, kind in (("latency_ms", float), ("prompt_tokens", int), ("completion_tokens", int)):
+        record[name] = kind(record[name]) if record[name] else None  # Redis keeps strings
+    return record

@@ -1,29 +1,39 @@
-"""The SQLite store: one file in the data dir, WAL mode, safe with many processes (CGI, fcgid) at once."""
+"""The SQLite store: one file in the data dir, WAL mode, safe with many processes (CGI, fcgid) at once.
+
+Retry claims live beside it in a memory-mapped table (claim_table.py), so a message's path commits
+nothing to SQLite: the journal merges its records in batches. sqlite3 itself is imported only when
+the database is used (a CGI request that neither merges nor reads the log never loads it).
+"""
 
 import os
 import random
-import sqlite3
 import threading
 import time
 
-from wechat.store import LOG_FIELDS, PRUNE_CHANCE, StoreError
+from wechat.store import HELD, LOG_FIELDS, NEW, PRUNE_CHANCE, REPLAYED, Claim, StoreError
 
+SCHEMA_VERSION = 3  # 1: kv + messages keyed by MsgId; 2: + messages.digest; 3: + latency_ms and tokens
+# Columns added since version 1 (SCHEMA below), with their types: _migrate adds them to a new log and to one
+# written by an older version alike.
+ADDED_COLUMNS = (("digest", "TEXT"), ("latency_ms", "REAL"), ("prompt_tokens", "INTEGER"),
+                 ("completion_tokens", "INTEGER"))
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
     received_at REAL NOT NULL,
     key TEXT NOT NULL UNIQUE,
-    msg_type TEXT, source TEXT, target TEXT, summary TEXT, raw TEXT, reply TEXT, outcome TEXT, latency_ms REAL
+    msg_type TEXT, source TEXT, target TEXT, summary TEXT, raw TEXT, reply TEXT, outcome TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
 """
+MERGE = "INSERT OR IGNORE INTO messages (%s) VALUES (%s)" % (", ".join(LOG_FIELDS), ", ".join("?" * len(LOG_FIELDS)))
 
 # Conversation state (sessions); created on first use, so processes that never touch a session skip it.
 SESSIONS_SCHEMA = ("CREATE TABLE IF NOT EXISTS sessions "
                    "(follower TEXT PRIMARY KEY, data TEXT NOT NULL, version TEXT NOT NULL, expires REAL NOT NULL)")
 
-BUSY_SECONDS = 10  # how long a statement waits for another process's write before giving up
+BUSY_SECONDS = 10  # how long a statement waits for another process's write, unless a deadline says less
 
 _local = threading.local()  # one connection per thread and file: flup serves on threads
 if hasattr(os, "register_at_fork"):
@@ -32,10 +42,15 @@ if hasattr(os, "register_at_fork"):
 
 
 class SQLiteStore:
+    local_journal = True  # every process using this file shares the data dir, so the journal file too
+
     def __init__(self, path, retention_days=90):
+        from wechat.store.claim_table import ClaimTable
+
         self.path = path
         self.retention_days = retention_days
         self._sessions_ready = False
+        self.claims = ClaimTable(os.path.join(os.path.dirname(path), "claims.map"))
 
     @property
     def db(self):
@@ -48,6 +63,8 @@ class SQLiteStore:
         return db
 
     def _connect(self):
+        import sqlite3
+
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             # isolation_level=None: autocommit, one short transaction per statement.
@@ -60,22 +77,36 @@ class SQLiteStore:
         if self._retrying(lambda: db.execute("PRAGMA journal_mode").fetchone()[0].lower()) != "wal":
             self._retrying(lambda: db.execute("PRAGMA journal_mode = WAL"))  # readers never block the writer
         db.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
-        self._retrying(lambda: db.executescript(SCHEMA))
-        columns = {row[1] for row in self._retrying(lambda: db.execute("PRAGMA table_info(messages)").fetchall())}
-        if "latency_ms" not in columns:  # a log written before latency was recorded
-            try:
-                self._retrying(lambda: db.execute("ALTER TABLE messages ADD COLUMN latency_ms REAL"))
-            except StoreError as e:
-                if "duplicate column" not in str(e):  # another process added it first
-                    raise
+        if self._retrying(lambda: db.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
+            self._retrying(lambda: self._migrate(db))
         return db
 
-    def _run(self, sql, args=()):
-        return self._retrying(lambda: self.db.execute(sql, args))
+    def _migrate(self, db):
+        """Create the schema, or bring a log written by an older version up to date, in place."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                db.execute(statement)
+            columns = [row[1] for row in db.execute("PRAGMA table_info(messages)")]
+            for name, kind in ADDED_COLUMNS:
+                if name not in columns:
+                    db.execute("ALTER TABLE messages ADD COLUMN %s %s" % (name, kind))
+            db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
-    def _retrying(self, step):
-        """step(), retried while another process holds the write lock; StoreError for anything else."""
-        deadline = None
+    def _run(self, sql, args=(), deadline=None):
+        return self._retrying(lambda: self.db.execute(sql, args), deadline)
+
+    def _retrying(self, step, deadline=None):
+        """step(), retried while another process holds the write lock (until BUSY_SECONDS or the
+        deadline, a time.monotonic() value); StoreError for anything else."""
+        import sqlite3
+
+        limit = None
         pause = 0.0002
         while True:
             try:
@@ -84,9 +115,11 @@ class SQLiteStore:
                 if "locked" not in str(e) and "busy" not in str(e):
                     raise StoreError("SQLite store %s: %s" % (self.path, e))
                 now = time.monotonic()
-                deadline = deadline or now + BUSY_SECONDS
-                if now > deadline:
-                    raise StoreError("SQLite store %s: still locked after %ds" % (self.path, BUSY_SECONDS))
+                if limit is None:
+                    limit = now + BUSY_SECONDS if deadline is None else min(now + BUSY_SECONDS, deadline)
+                if now >= limit:
+                    raise StoreError("SQLite store %s: still locked by another process after %.1fs"
+                                     % (self.path, now - limit + (BUSY_SECONDS if deadline is None else 0)))
                 time.sleep(pause * (0.5 + random.random()))
                 pause = min(pause * 2, 0.005)
             except (sqlite3.Error, OSError) as e:
@@ -120,27 +153,51 @@ class SQLiteStore:
         else:
             self._run("DELETE FROM kv WHERE key = ? AND value = ?", (key, expected))
 
+    # --- retry claims --------------------------------------------------------------------------
+
+    def claim(self, key, digest, nonce, lease_until, keep_seconds, deadline=None):
+        try:
+            state, same, held_lease = self.claims.claim(key, digest, nonce, lease_until, keep_seconds)
+        except (OSError, ValueError) as e:  # ValueError: mmap of a file that is not what it should be
+            raise StoreError("claim table in %s unusable: %s" % (os.path.dirname(self.path), e))
+        if state == HELD:
+            # The table keeps a hash of the digest: equal, or "another" (never equal to a real digest).
+            return Claim(HELD, digest if same else "another body", held_lease)
+        return Claim(REPLAYED if state == REPLAYED else NEW)
+
+    def claim_takeover(self, key, old_lease_until, new_lease_until, deadline=None, keep_seconds=3600.0):
+        try:
+            return self.claims.takeover(key, old_lease_until, new_lease_until, keep_seconds)
+        except (OSError, ValueError) as e:  # ValueError: mmap of a file that is not what it should be
+            raise StoreError("claim table in %s unusable: %s" % (os.path.dirname(self.path), e))
+
     # --- message log -------------------------------------------------------------------------
 
-    def log_append(self, key, record):
-        record = dict(record, key=key)
-        columns = [f for f in LOG_FIELDS if f in record]
-        cursor = self._run(
-            "INSERT OR IGNORE INTO messages (%s) VALUES (%s)" % (", ".join(columns), ", ".join("?" * len(columns))),
-            [record[c] for c in columns],
-        )
-        if random.random() < PRUNE_CHANCE:
-            self.log_prune(time.time() - self.retention_days * 86400)
-        return cursor.rowcount == 1
+    def log_merge(self, records, deadline=None):
+        rows = [tuple(record.get(f) for f in LOG_FIELDS) for record in records]
+        db = self.db
 
-    def log_reply(self, key):
-        row = self._run("SELECT reply FROM messages WHERE key = ?", (key,)).fetchone()
-        return (True, row[0]) if row else (False, None)
+        def merge():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                before = db.total_changes
+                db.executemany(MERGE, rows)
+                added = db.total_changes - before
+                now = time.time()
+                if random.random() < PRUNE_CHANCE * 10:
+                    db.execute("DELETE FROM messages WHERE received_at < ?", (now - self.retention_days * 86400,))
+                db.execute("COMMIT")
+                return added
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
-    def log_update(self, key, **fields):
-        columns = [f for f in fields if f in LOG_FIELDS]
-        self._run("UPDATE messages SET %s WHERE key = ?" % ", ".join("%s = ?" % c for c in columns),
-                  [fields[c] for c in columns] + [key])
+        return self._retrying(merge, deadline) if rows else 0
+
+    def log_find(self, key, deadline=None):
+        row = self._run("SELECT %s FROM messages WHERE key = ?" % ", ".join(LOG_FIELDS), (key,), deadline).fetchone()
+        return dict(zip(LOG_FIELDS, row)) if row else None
 
     def log_iter(self, since=None, until=None):
         cursor = self._run(

@@ -1,0 +1,439 @@
+"""The message journal: each message answered once per live claim, recorded once, and never lost.
+
+WeChat waits 5 s, then retries the same message up to three times. For each message:
+
+1. One store write claims it: the key (sender + MsgId, or sender + CreateTime + Event + EventKey) for a
+   digest of the body, with a lease until the reply budget (+ a little) ends, and the request's
+   (timestamp, nonce) in the same write (the nonce memory that refuses replayed query strings).
+2. The first delivery runs the skills. A retry of the same body replays the stored reply bytes; while
+   the claim's lease runs it waits for them (inside its own budget); when the lease ran out with no
+   reply (the first attempt died), it takes the message over and runs the skills itself. The same key
+   with another body is a new message, answered and logged as a conflict; the same (timestamp, nonce)
+   with another body is a replay (ReplayedRequest: the endpoint answers 403).
+3. The record (message, reply, outcome) is appended to data_dir/journal.log before the reply leaves:
+   one write() to an O_APPEND file, in the kernel when it returns, so it survives the process. The
+   journal is merged into the store's log in batches (SQLite), or the record goes to the store at
+   once (Redis, whose other hosts need it) and the file only spools what the store could not take.
+   When even the file cannot be written (read-only or full disk), the whole record goes into one
+   error-log line that `manage.py journal merge --from-log FILE` reads back.
+
+Every store call made while a follower waits is bounded by what is left of the reply budget; when
+the store fails, the message is still answered (without de-duplication) and its record spooled.
+"""
+
+import hashlib
+import logging
+import marshal
+import os
+import struct
+import threading
+import time
+import zlib
+
+from wechat import datafiles
+from wechat.replies import SUCCESS
+from wechat.store import LOG_FIELDS, NEW, REPLAYED, StoreError
+
+try:
+    import fcntl
+except ImportError:  # Windows: the journal is opened per append, and renaming an open file fails there
+    fcntl = None
+
+LEASE_GRACE = 0.5  # a claim lives for the budget and this much more: about when WeChat gives up
+POLL_SECONDS = 0.05  # how often a waiting retry looks for the first delivery's reply
+CLAIM_WAIT = 0.5  # longest a claim waits for the store (a SQLite write lock): the skills need the rest
+MIN_TAKEOVER = 0.3  # a retry with less budget than this left does not take a message over
+STORE_RETRY_SECONDS = 1.0  # after a store failure, this process answers without the store this long
+MERGE_BYTES = 64 * 1024  # merge the journal into the store's log once it holds about this much
+MERGE_SECONDS = 30.0  # ... or once its oldest record is this old
+MIN_NONCE_MEMORY = 300.0  # claims are kept at least this long, whatever the request-age window
+RECORD_MARK = "wechat-journal-record:"  # prefixes a record written into the error log
+
+log = logging.getLogger("wechat")
+
+
+class ReplayedRequest(Exception):
+    """The request's (timestamp, nonce) was seen before with another body: a replayed query string."""
+
+
+def message_digest(xml):
+    """What tells two bodies under one key apart: a digest of the (decrypted) XML."""
+    return hashlib.sha1(xml).hexdigest()[:24]
+
+
+# A journal record is one frame: magic, payload length, CRC-32, then the LOG_FIELDS values marshalled.
+# marshal writes and reads a tuple of strings ~7x faster than JSON, and every message pays for both.
+# A frame cut short (a full disk) fails its CRC and the reader finds the next magic.
+FRAME = struct.Struct("<4sII")
+FRAME_MAGIC = b"\x1eWJ1"
+
+
+def encode_record(record):
+    payload = marshal.dumps(tuple(record.get(f) for f in LOG_FIELDS), 4)
+    return FRAME.pack(FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def read_records(data):
+    """The records in a journal file's bytes; a torn frame is skipped."""
+    records, at, end = [], data.find(FRAME_MAGIC), len(data)
+    while 0 <= at <= end - FRAME.size:
+        _, length, crc = FRAME.unpack_from(data, at)
+        start = at + FRAME.size
+        payload = data[start : start + length]
+        if len(payload) == length and zlib.crc32(payload) == crc:
+            try:
+                values = marshal.loads(payload)
+            except (EOFError, ValueError, TypeError):
+                values = None
+            if isinstance(values, tuple) and len(values) == len(LOG_FIELDS):
+                records.append(dict(zip(LOG_FIELDS, values)))
+                at = data.find(FRAME_MAGIC, start + length)
+                continue
+        at = data.find(FRAME_MAGIC, at + 1)
+    return records
+
+
+class Journal:
+    """One per process and data dir; answer() is the whole protocol for one message."""
+
+    def __init__(self, data_dir, budget, nonce_window=600.0):
+        self.file = JournalFile(data_dir)
+        self.budget = budget
+        # A (timestamp, nonce) is acceptable until its timestamp is `window` old, and the timestamp may be
+        # `window` ahead of our clock: remember it twice that long.
+        self.claims_kept = max(2 * nonce_window + 60, MIN_NONCE_MEMORY)
+        self._store_down_until = 0.0  # monotonic; this process's memory that the store just failed
+        self._next_spool_check = 0.0
+
+    def answer(self, store, message, xml, produce, nonce=None):
+        """(reply bytes, outcome) for the message; produce(deadline) -> (bytes, outcome, usage or None) runs
+        the skills (usage: what a language model used, {"prompt_tokens", "completion_tokens", ...}).
+
+        nonce: "timestamp:nonce" of the request, or None. Raises ReplayedRequest.
+        """
+        deadline = time.monotonic() + self.budget
+        received_at = time.time()
+        key, digest = message.dedupe_key, message_digest(xml)
+        outcome_note = ""
+        if store is not None and time.monotonic() < self._store_down_until:
+            store = None
+        if store is not None:
+            try:
+                key, settled, outcome_note = self._settle(store, key, digest, nonce, deadline)
+                if settled is not None:
+                    return settled
+            except StoreError as e:
+                self._store_failed(e, "answering without de-duplication")
+                store = None
+        body, outcome, usage = produce(deadline)
+        outcome = outcome_note + outcome
+        usage = usage or {}
+        record = {"received_at": received_at, "key": key, "digest": digest, "msg_type": message.type,
+                  "source": message.source, "target": message.target, "summary": message.summary(),
+                  "raw": xml.decode("utf-8", "replace"), "reply": body.decode("utf-8", "replace"),
+                  "outcome": outcome,
+                  # for the console's median and p99: from arrival until the reply was ready
+                  "latency_ms": round((time.time() - received_at) * 1000, 1),
+                  "prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}
+        self.keep(store, record, deadline)
+        return body, outcome
+
+    def _settle(self, store, key, digest, nonce, deadline):
+        """Claim the message: (key, None, note) when this delivery must run the skills, or
+        (key, (bytes, outcome), "") when it is answered already (or still being answered)."""
+        lease = self.budget + LEASE_GRACE
+        claim_deadline = min(deadline, time.monotonic() + CLAIM_WAIT)
+        claim = store.claim(key, digest, nonce, time.time() + lease, self.claims_kept, claim_deadline)
+        if claim.state == REPLAYED:
+            raise ReplayedRequest("(timestamp, nonce) %s seen before with another body" % nonce)
+        if claim.state == NEW:
+            return key, None, ""
+        note = ""
+        if claim.digest != digest:
+            # The same key with another body: a message of its own (a sender reusing a MsgId, or
+            # two events in one second). Its retries find it under its own key.
+            key, note = "%s~%s" % (key, digest[:12]), "conflict:"
+            claim = store.claim(key, digest, None, time.time() + lease, self.claims_kept, claim_deadline)
+            if claim.state == NEW:
+                log.warning("message key conflict: %s came again with another body; answered as a new message",
+                            key.rsplit("~", 1)[0])
+                return key, None, note
+        try:
+            return self._wait_for_reply(store, claim, key, digest, note, deadline)
+        except StoreError as e:
+            # The store went away while this retry waited: the first delivery may still answer, so
+            # running the skills again here could answer twice.
+            log.error("store unavailable while a retry waited for its reply: %s", e)
+            return key, (SUCCESS, note + "retry:store-unavailable"), ""
+
+    def _wait_for_reply(self, store, claim, key, digest, note, deadline):
+        """A retry of a claimed body: poll for the reply (reads only); take over a claim whose lease ran out."""
+        lease = self.budget + LEASE_GRACE
+        while True:
+            reply = self._find_reply(store, key, digest, deadline)
+            if reply is not None:
+                return key, (reply.encode("utf-8"), note + "retry:replayed"), ""
+            left = deadline - time.monotonic()
+            if time.time() >= claim.lease_until and left >= MIN_TAKEOVER:
+                # The first attempt can no longer answer (its process died, or it ran out of time).
+                if store.claim_takeover(key, claim.lease_until, time.time() + lease, deadline):
+                    log.warning("retry took over %s: the first delivery's claim expired with no reply", key)
+                    return key, None, note + "retry:took-over:"
+                claim = store.claim(key, digest, None, time.time() + lease, self.claims_kept, deadline)
+                if claim.state == NEW:  # swept meanwhile: ours now
+                    return key, None, note
+                continue  # another retry took it over: wait for its reply
+            if left <= POLL_SECONDS + 0.3:  # the next store call could not finish inside the budget
+                return key, (SUCCESS, note + "retry:still-running"), ""
+            time.sleep(POLL_SECONDS)
+
+    def _find_reply(self, store, key, digest, deadline):
+        record = self.file.find(key) or store.log_find(key, deadline)
+        if record and record.get("digest") in (digest, None) and record.get("reply"):
+            return record["reply"]
+        return None
+
+    def keep(self, store, record, deadline):
+        """Record an answered message: into the journal (or, for Redis, the store); spool or error log if not."""
+        if store is not None and not store.local_journal:
+            try:
+                store.log_merge([record], deadline)
+                self._merge_spool_if_any(store, deadline)
+                return
+            except StoreError as e:
+                self._store_failed(e, "message spooled")
+                store = None
+        try:
+            size, created = self.file.append(encode_record(record))
+        except OSError as e:
+            self._lost(record, e)
+            return
+        if store is not None and (size >= MERGE_BYTES or time.time() - created >= MERGE_SECONDS):
+            self.merge(store, min(deadline, time.monotonic() + CLAIM_WAIT))
+
+    def _merge_spool_if_any(self, store, deadline):
+        """Redis: records spooled while it was away go in as soon as it is back (checked once a second)."""
+        now = time.monotonic()
+        if now >= self._next_spool_check:
+            self._next_spool_check = now + 1.0
+            if self.file.pending():
+                self.merge(store, deadline)
+
+    def merge(self, store, deadline=None):
+        """Move the journal into the store's log; returns how many records were new. Never raises."""
+        try:
+            return self.file.merge(store, deadline)
+        except StoreError as e:
+            self._store_failed(e, "journal kept for the next merge")
+        except OSError as e:
+            log.error("journal %s not merged: %s", self.file.path, e)
+        return 0
+
+    def _store_failed(self, error, consequence):
+        log.error("store unavailable, %s: %s", consequence, error)
+        self._store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+
+    def _lost(self, record, error):
+        """The last resort: the whole record in one error-log line (manage.py journal merge --from-log)."""
+        import base64
+        import zlib
+
+        import json
+
+        packed = base64.b64encode(zlib.compress(json.dumps(record, ensure_ascii=False).encode("utf-8"))).decode("ascii")
+        log.error("store unavailable and journal %s unwritable (%s): a %s message from %s was answered but is "
+                  "not in the log; restore it with `manage.py journal merge --from-log <this log>`: %s%s",
+                  self.file.path, error, record["msg_type"], record["source"], RECORD_MARK, packed)
+
+
+def records_in_log(lines):
+    """The records that _lost() wrote into an error log, from its lines (any prefix or suffix around them)."""
+    import base64
+    import binascii
+    import json
+    import re
+
+    found = []
+    pattern = re.compile(re.escape(RECORD_MARK) + r"([A-Za-z0-9+/=]+)")
+    for line in lines:
+        for packed in pattern.findall(line):
+            try:
+                found.append(json.loads(zlib.decompress(base64.b64decode(packed))))
+            except (binascii.Error, zlib.error, ValueError):
+                continue
+    return found
+
+
+class JournalFile:
+    """data_dir/journal.log, appended by every process of this host, merged by whichever finds it due.
+
+    Appends hold a shared flock for the duration of one write(); a merger renames the file to
+    *.merging (new appends create a fresh journal.log), takes the exclusive flock (waiting only for
+    appends in flight), reads it, hands the records to the store and unlinks it. An append that finds
+    its file renamed and unlinked (nlink 0) or being merged appends to the fresh one instead. A merge
+    that fails (store down) leaves its *.merging file for the next merge: merges are idempotent per key.
+    """
+
+    NAME = "journal.log"
+    HEADER = b"#wechat journal, created %.3f\n"
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.path = os.path.join(directory, self.NAME)
+        self._fd = None
+        self._created = 0.0
+        self._lock = threading.Lock()  # flup serves on threads: one fd, one append at a time
+
+    def append(self, data):
+        """Append one encoded record; returns (file size after, file creation time)."""
+        with self._lock:
+            return self._append(data)
+
+    def _append(self, line):
+        for _ in range(5):
+            fd = self._open()
+            if fcntl is None:
+                try:
+                    written = os.write(fd, line)
+                    size = os.fstat(fd).st_size
+                finally:
+                    os.close(fd)
+                    self._fd = None
+                self._check_written(written, line)
+                return size, self._created
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:  # a merger holds it: this file was renamed for merging
+                self._forget()
+                continue
+            try:
+                status = os.fstat(fd)
+                if status.st_nlink == 0:  # merged and unlinked
+                    self._forget()
+                    continue
+                written = os.write(fd, line)
+            finally:
+                if self._fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            self._check_written(written, line)
+            return status.st_size + written, self._created
+        raise OSError("journal %s kept changing under this append" % self.path)
+
+    @staticmethod
+    def _check_written(written, line):
+        if written != len(line):
+            import errno
+
+            raise OSError(errno.ENOSPC, "short write to the journal (disk full?)")
+
+    def _forget(self):
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
+
+    def _open(self):
+        if self._fd is not None:
+            return self._fd
+        for _ in range(5):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            except FileNotFoundError:
+                self._create()
+                continue
+            try:
+                header = os.pread(fd, 64, 0) if hasattr(os, "pread") else b""
+                self._created = float(header.split(b"created ", 1)[1].split(b"\n", 1)[0])
+            except (IndexError, ValueError):
+                self._created = time.time()
+            self._fd = fd
+            return fd
+        raise OSError("journal %s could not be opened" % self.path)
+
+    def _create(self):
+        """Create journal.log with its header line in one step (link a finished file into place)."""
+        os.makedirs(self.directory, exist_ok=True)
+        partial = "%s.%d.%d.new" % (self.path, os.getpid(), threading.get_ident())
+        fd = datafiles.create(partial, os.O_WRONLY | os.O_EXCL)
+        try:
+            os.write(fd, self.HEADER % time.time())
+        finally:
+            os.close(fd)
+        try:
+            os.link(partial, self.path)
+        except FileExistsError:
+            pass  # another process made it first
+        finally:
+            os.unlink(partial)
+
+    def pending(self):
+        """The files holding records not merged yet, oldest first."""
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        found = sorted(n for n in names if n.startswith("journal.") and n.endswith(".merging"))
+        if self.NAME in names:
+            found.append(self.NAME)
+        return [os.path.join(self.directory, n) for n in found]
+
+    def merge(self, store, deadline=None):
+        """Merge every pending file into the store's log (one merger at a time); returns the new records."""
+        lock = self._merge_lock()
+        if lock is False:
+            return 0  # another process is merging right now
+        try:
+            try:
+                os.rename(self.path, os.path.join(
+                    self.directory, "journal.%.6f.%d.merging" % (time.time(), os.getpid())))
+            except FileNotFoundError:
+                pass
+            except PermissionError:
+                pass  # Windows: a process has it open; merged next time
+            return sum(self._merge_file(store, path, deadline) for path in self.pending() if path != self.path)
+        finally:
+            if lock is not None:
+                os.close(lock)
+
+    def _merge_lock(self):
+        """An fd holding the exclusive merge lock, None where there is no flock, False when it is taken."""
+        if fcntl is None:
+            return None
+        fd = datafiles.create(os.path.join(self.directory, "journal.lock"), os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            os.close(fd)
+            return False
+
+    def _merge_file(self, store, path, deadline):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return 0
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # waits only for appends in flight (one write() each)
+                if os.fstat(fd).st_nlink == 0:
+                    return 0
+            with os.fdopen(os.dup(fd), "rb") as f:
+                records = read_records(f.read())
+            added = store.log_merge(records, deadline)
+            os.unlink(path)
+            return added
+        finally:
+            os.close(fd)
+
+    def find(self, key):
+        """The newest record of `key` still in the journal (not merged yet), or None."""
+        for path in reversed(self.pending()):
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if key.encode("utf-8") in data:
+                found = [r for r in read_records(data) if r["key"] == key]
+                if found:
+                    return found[-1]
+        return None
