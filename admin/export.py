@@ -5,7 +5,8 @@ import json
 import time
 from datetime import datetime
 
-COLUMNS = ("time", "msg_type", "source", "target", "summary", "reply", "outcome", "key")
+COLUMNS = ("time", "msg_type", "source", "target", "summary", "reply", "outcome", "key", "latency_ms",
+           "prompt_tokens", "completion_tokens")
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -33,6 +34,10 @@ def parse_when(text):
     raise ValueError("%r is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM) or a Unix time" % text)
 
 
+def cell(value):
+    return "" if value is None else str(value)
+
+
 def write_log(records, fmt, out):
     """Write records to out as csv or jsonl; returns how many."""
     count = 0
@@ -42,7 +47,7 @@ def write_log(records, fmt, out):
     for record in records:
         stamp = datetime.fromtimestamp(record["received_at"]).isoformat(timespec="seconds")
         if writer:
-            writer.writerow([stamp] + [inert(record.get(c) or "") for c in COLUMNS[1:]])  # JSON lines stay exact
+            writer.writerow([stamp] + [inert(cell(record.get(c))) for c in COLUMNS[1:]])  # JSON lines stay exact
         else:
             out.write(json.dumps(dict(record, time=stamp), ensure_ascii=False) + "\n")
         count += 1

@@ -39,6 +39,10 @@ class Settings(Record):
         "log_file": "",
         "log_retention_days": 90,
         "reply_budget_seconds": 4.5,
+        # WeChat delivers a message again 5 s and 10 s after the first try: the last delivery must answer by
+        # 10 s + the budget. A slow answer not ready by then is kept for the follower's next message.
+        "late_answer_seconds": 14.5,
+        "late_answer_text": "答案还在准备中，稍后发任意一条消息就能收到。",
         "session_ttl_seconds": 1800.0,  # a follower's session ends this long after its last change
         "journal": True,  # retry claims, the message log and the nonce memory; off: none of them
         "welcome_text": "感谢关注！发送“帮助”看看我能做什么。",
@@ -134,6 +138,8 @@ SOURCES = {
     "log_file": ("server", "WECHAT_LOG_FILE"),
     "log_retention_days": ("server", "WECHAT_LOG_RETENTION_DAYS"),
     "reply_budget_seconds": ("server", "WECHAT_REPLY_BUDGET_SECONDS"),
+    "late_answer_seconds": ("server", "WECHAT_LATE_ANSWER_SECONDS"),
+    "late_answer_text": ("skills", "WECHAT_LATE_ANSWER_TEXT"),
     "journal": ("server", "WECHAT_JOURNAL"),
     "welcome_text": ("skills", "WECHAT_WELCOME_TEXT"),
     "book_api_base": ("skills", "BOOK_API_BASE"),

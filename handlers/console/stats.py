@@ -69,8 +69,10 @@ def day_buckets(now):
 
 
 class Summary(Record):
+    # tokens: [(day start, prompt tokens, completion tokens)] for the days a language model answered
     fields = ("hourly", "daily", "types", "outcomes_48h", "outcomes_30d", "latency_48h", "latency_30d",
-              "errors", "total_48h", "total_30d", "followers_30d", "now")
+              "errors", "total_48h", "total_30d", "followers_30d", "now", "tokens")
+    defaults = {"tokens": ()}
 
 
 def latency_figures(values):
@@ -88,6 +90,7 @@ def summarise(records, now=None, errors_kept=10):
     type_totals = collections.Counter()
     since_48h = hourly.starts[0]
     total_48h = total_30d = 0
+    tokens = collections.defaultdict(lambda: [0, 0])  # day index -> [prompt, completion]
     for record in records:
         at = float(record["received_at"] or 0)
         day = daily.index(at)
@@ -105,6 +108,9 @@ def summarise(records, now=None, errors_kept=10):
         latency = record.get("latency_ms")
         if latency is not None:
             latencies_30d.append(float(latency))
+        if record.get("prompt_tokens") or record.get("completion_tokens"):
+            tokens[day][0] += int(record.get("prompt_tokens") or 0)
+            tokens[day][1] += int(record.get("completion_tokens") or 0)
         if at >= since_48h:
             hour = hourly.index(at)
             if hour is not None:
@@ -128,7 +134,7 @@ def summarise(records, now=None, errors_kept=10):
         types.append("other")
     return Summary(hourly, daily, types, outcomes_48h, outcomes_30d, latency_figures(latencies_48h),
                    latency_figures(latencies_30d), list(reversed(errors)), total_48h, total_30d,
-                   len(followers), now)
+                   len(followers), now, [(daily.starts[d], p, c) for d, (p, c) in sorted(tokens.items())])
 
 
 def dashboard_summary(store, now=None):

@@ -1,8 +1,9 @@
 """The 5-second budget: a skill that calls out answers in time, or later through the customer-service API.
 
 WeChat gives up on a reply after 5 s. A skill registered with calls_out=True runs beside the request;
-if it has not answered when the budget ends, the follower gets `success` now and the answer is sent
-later with the customer-service message API (when appid/appsecret are set).
+on an account with the customer-service API (appid/appsecret set), if it has not answered when the
+budget ends, the follower gets `success` now and the answer is sent later with that API. (Without the
+API, WeChat's retries carry the answer: late.py.)
 
 Exactly one side decides, once: the request either takes the answer (it came in time) or abandons
 it, and the worker delivers an abandoned answer itself. Long-lived processes (dev server, FastCGI,
@@ -111,10 +112,8 @@ def _detach_stdio():
 
 
 def send_late(message, ctx, answer):
-    """Deliver an answer that missed the budget through the customer-service API, or say why not."""
-    if not ctx.settings.has_api_credentials:
-        log.warning("late answer for a %s message dropped: sending it later needs appid and appsecret", message.type)
-        return
+    """Deliver an answer that missed the budget through the customer-service API (accounts without it have
+    their late answers carried by WeChat's retries instead: late.py)."""
     from handlers.skills.long_text import send_in_parts, split_text, text_of, too_long
     from wechat.client import WeChatAPIError, WeChatClient
 

@@ -27,7 +27,9 @@ def rest_of_answer(message, ctx):
         return None  # the new-topic skill (or whatever answers it) has its turn
     taken = take_owed(store, message.source)  # one store read when nothing is owed
     if taken is None:
-        return None
+        from handlers.skills.late import take_owed_reply
+
+        return take_owed_reply(store, message.source)  # a late news/image answer (one more read)
     part, remaining = taken
     if said in MORE_WORDS:
         return with_more_hint(part, remaining)

@@ -37,7 +37,7 @@ import re
 import time
 import traceback
 
-from handlers.skills.budget import run_with_budget, send_late
+from handlers.skills.budget import run_detached, run_with_budget, send_late
 from handlers.skills.long_text import fit_reply
 from handlers.skills.session import Session
 from wechat.record import Record
@@ -67,12 +67,14 @@ class Context(Record):
 
     @property
     def can_answer_late(self):
-        """Whether an answer that misses the budget can still reach the follower (customer-service API)."""
+        """Whether an answer that misses the budget can be sent on its own (the customer-service API);
+        without it, WeChat's retries carry it (late.py)."""
         return self.settings.has_api_credentials
 
     def call_timeout(self, late_limit=10.0):
-        """Timeout for a call out: within the budget, or longer when a late answer can still be sent."""
-        return late_limit if self.can_answer_late else max(0.1, self.seconds_left() - 0.3)
+        """Timeout for a call out. An answer that misses the budget still reaches the follower (through the
+        customer-service API, a retry of the message, or their next message), so the call may take this long."""
+        return late_limit
 
 
 class SkillFailed(Record):
@@ -214,7 +216,15 @@ class SkillRegistry:
             ctx.match = match if isinstance(match, re.Match) else None
             if skill.precedence == CONVERSATION:
                 ctx.session.stop_waiting()  # answered, whatever the skill does (even if it raises)
-            if skill.calls_out:
+            if skill.calls_out and not ctx.can_answer_late:
+                # No customer-service API: WeChat's retries wait for this one running answer (late.py).
+                from handlers.skills.late import carried_by_retries
+
+                answer, usage = carried_by_retries(
+                    lambda: (attempt(skill, message, ctx), ctx.usage), message, ctx,
+                    lambda work: run_detached(work, use_fork=ctx.run_mode == "cgi"))
+                ctx.usage = usage or ctx.usage
+            elif skill.calls_out:
                 # ctx.usage travels back with the answer: under CGI the skill runs in a forked process.
                 in_time, result = run_with_budget(
                     lambda: (attempt(skill, message, ctx), ctx.usage), ctx.seconds_left(),
