@@ -114,21 +114,7 @@ def messages_script(count=80000):
 
 def bench_venv():
     """A venv on the system Python with requirements-bench.txt (WeRoBot, plus the app's own), readable by all."""
-    import hashlib
-
-    with open(os.path.join(ROOT, "requirements-bench.txt"), "rb") as f:
-        digest = hashlib.sha1(f.read()).hexdigest()[:10]
-    home = "/var/tmp/wechat-bench-venv-%s" % digest
-    python = os.path.join(home, "bin", "python")
-    if not os.path.exists(os.path.join(home, ".complete")):
-        shutil.rmtree(home, ignore_errors=True)
-        subprocess.run([apache.SYSTEM_PYTHON, "-m", "venv", home], check=True, capture_output=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-                        os.path.join(ROOT, "requirements-bench.txt")], check=True, capture_output=True, timeout=600,
-                       cwd=ROOT)
-        subprocess.run(["chmod", "-R", "a+rX", home], check=True)
-        open(os.path.join(home, ".complete"), "w").close()
-    return python
+    return apache.system_venv("requirements-bench.txt", "wechat-bench-venv")
 
 
 def deployed(mode, script=None, python=None):

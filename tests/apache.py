@@ -36,15 +36,21 @@ def why_not_available():
 
 def apache_venv():
     """A venv on the system Python with requirements.txt installed, readable by everyone."""
-    with open(os.path.join(ROOT, "requirements.txt"), "rb") as f:
+    return system_venv("requirements.txt", "wechat-apache-venv")
+
+
+def system_venv(requirements, prefix):
+    """A venv on the system Python (www-data can run it) with ROOT/requirements installed, made once per
+    version of that file; returns its python."""
+    with open(os.path.join(ROOT, requirements), "rb") as f:
         digest = hashlib.sha1(f.read()).hexdigest()[:10]
-    home = "/var/tmp/wechat-apache-venv-%s" % digest
+    home = "/var/tmp/%s-%s" % (prefix, digest)
     python = os.path.join(home, "bin", "python")
     if not os.path.exists(os.path.join(home, ".complete")):
         shutil.rmtree(home, ignore_errors=True)
         subprocess.run([SYSTEM_PYTHON, "-m", "venv", home], check=True, capture_output=True)
         subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-                        os.path.join(ROOT, "requirements.txt")], check=True, capture_output=True, timeout=600)
+                        os.path.join(ROOT, requirements)], check=True, capture_output=True, timeout=600, cwd=ROOT)
         subprocess.run(["chmod", "-R", "a+rX", home], check=True)
         open(os.path.join(home, ".complete"), "w").close()
     return python

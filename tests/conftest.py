@@ -113,3 +113,21 @@ def fake_wechat():
     fake = FakeWeChat()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def small_disk():
+    """A 256 KiB tmpfs to fill or make read-only (the full and read-only data dir cases)."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; the read-only and full data dir cases need one")
+    where = tempfile.mkdtemp(prefix="wechat-disk-")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", where], capture_output=True, text=True)
+    if result.returncode:
+        os.rmdir(where)
+        pytest.skip("cannot mount a tmpfs here (%s): the read-only and full data dir cases need one"
+                    % result.stderr.strip())
+    yield where
+    subprocess.run(["umount", "-l", where])
+    os.rmdir(where)

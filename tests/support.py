@@ -155,3 +155,21 @@ class DevServer:
         stop_process(self.process)
         out, err = self.process.communicate() if self.process else (b"", b"")
         self.stdout, self.stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def modules_loaded_by_a_plain_post(prefixes):
+    """The modules under these top-level or dotted prefixes that a fresh process has loaded after answering
+    one plain text message through code.py's application (what a CGI request would pay for)."""
+    code = (
+        "import sys, importlib.util as u; sys.path.insert(0, %r)\n"
+        "s = u.spec_from_file_location('m', %r); m = u.module_from_spec(s); s.loader.exec_module(m)\n"
+        "from tests.support import call\n"
+        "from admin import simulator\n"
+        "r = call('POST', simulator.signed_query('testtoken'), simulator.text('hi'))\n"
+        "assert r.status == '200 OK', r\n"
+        "print('\\n'.join(sorted(n for n in sys.modules if any(n == p or n.startswith(p + '.') for p in %r))))\n"
+    ) % (ROOT, os.path.join(ROOT, "code.py"), tuple(prefixes))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()

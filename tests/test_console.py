@@ -13,7 +13,7 @@ import pytest
 from admin import passwords
 from admin.menu import check_menu, menu_from_api
 from tests.console_client import PASSWORD, AdminClient, set_password
-from tests.support import ROOT, DevServer, call
+from tests.support import ROOT, DevServer, call, modules_loaded_by_a_plain_post
 from admin import simulator
 
 PAGES = ["/admin", "/admin/", "/admin/messages", "/admin/follower/oFollower1", "/admin/replies",
@@ -448,18 +448,7 @@ def test_a_crashing_skill_is_an_error_on_the_dashboard(console, wechat_log):
 
 
 def test_the_wechat_endpoint_never_loads_the_console():
-    code = (
-        "import sys, importlib.util as u; sys.path.insert(0, %r)\n"
-        "s = u.spec_from_file_location('m', %r); m = u.module_from_spec(s); s.loader.exec_module(m)\n"
-        "from tests.support import call\n"
-        "from admin import simulator\n"
-        "r = call('POST', simulator.signed_query('testtoken'), simulator.text('hi'))\n"
-        "assert r.status == '200 OK', r\n"
-        "print(sorted(n for n in sys.modules if n.startswith(('handlers.console', 'admin.passwords'))))\n"
-    ) % (ROOT, os.path.join(ROOT, "code.py"))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env=dict(os.environ), cwd=ROOT)
-    assert result.stdout.strip() == "[]", result.stderr
+    assert modules_loaded_by_a_plain_post(["handlers.console", "admin.passwords"]) == []
 
 
 # --- Apache -------------------------------------------------------------------------------------

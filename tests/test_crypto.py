@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.support import ROOT, DevServer, call, fixture
+from tests.support import ROOT, DevServer, call, fixture, modules_loaded_by_a_plain_post
 from admin import simulator
 from wechat.crypto import MessageCrypto, decode_aes_key
 from wechat.messages import parse_message
@@ -205,18 +205,7 @@ def test_dev_server_refuses_to_start_with_a_bad_key(tmp_path):
 
 
 def test_plain_requests_do_not_load_the_aes_library():
-    code = (
-        "import sys, importlib.util as u; sys.path.insert(0, %r)\n"
-        "s = u.spec_from_file_location('m', %r); m = u.module_from_spec(s); s.loader.exec_module(m)\n"
-        "from tests.support import call\n"
-        "from admin import simulator\n"
-        "r = call('POST', simulator.signed_query('testtoken'), simulator.text('hi'))\n"
-        "assert r.status == '200 OK', r\n"
-        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('cryptography', 'Crypto', 'urllib3', 'redis')))\n"
-    ) % (ROOT, os.path.join(ROOT, "code.py"))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env=dict(os.environ), cwd=ROOT)
-    assert result.stdout.strip() == "[]", result.stderr
+    assert modules_loaded_by_a_plain_post(["cryptography", "Crypto", "urllib3", "redis"]) == []
 
 
 # --- round trips through the real dev server ----------------------------------------------------

@@ -2,27 +2,10 @@
 
 import os
 import subprocess
-import tempfile
-
-import pytest
 
 from tests.support import TOKEN, DevServer
 from admin import simulator
 from wechat.xmlparse import parse_xml
-
-
-@pytest.fixture
-def small_disk():
-    """A 256 KiB tmpfs to fill or make read-only; skipped where mounting is not allowed."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    where = tempfile.mkdtemp(prefix="wechat-disk-")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", where], capture_output=True, text=True)
-    if result.returncode:
-        pytest.skip("cannot mount a tmpfs here: %s" % result.stderr.strip())
-    yield where
-    subprocess.run(["umount", "-l", where])
-    os.rmdir(where)
 
 
 def server_on(data_dir, tmp_path):

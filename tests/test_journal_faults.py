@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -133,22 +132,6 @@ def test_a_sqlite_write_locked_by_another_process_still_answers_inside_the_budge
         assert_answered(response, "locked %d" % i)
         assert seconds < 1.5, seconds  # a claim waits at most 0.5 s for the lock
     assert sorted(summaries) == sorted(["before the lock", "locked 0", "locked 1", "locked 2"])
-
-
-@pytest.fixture
-def small_disk():
-    """A 256 KiB tmpfs to fill or make read-only."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root; the read-only and full data dir cases need one")
-    where = tempfile.mkdtemp(prefix="wechat-disk-")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", where], capture_output=True, text=True)
-    if result.returncode:
-        os.rmdir(where)
-        pytest.skip("cannot mount a tmpfs here (%s): the read-only and full data dir cases need one"
-                    % result.stderr.strip())
-    yield where
-    subprocess.run(["umount", "-l", where])
-    os.rmdir(where)
 
 
 def recover_from(server, tmp_path, stderr_text):

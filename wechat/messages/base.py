@@ -93,23 +93,20 @@ class Nested:
     def __get__(self, message, owner=None):
         if message is None:
             return self
-        return self.of(walk(message.raw, self.path))
+        return self.read(walk(message.raw, self.path))
+
+    def read(self, value):
+        return self.of(value)
 
     def describe(self):
         return self.of.__name__
 
 
-class Items:
+class Items(Nested):
     """A nested list as Items, one or many entries alike (empty when absent)."""
 
-    def __init__(self, *path, of):
-        self.path = path
-        self.of = of
-
-    def __get__(self, message, owner=None):
-        if message is None:
-            return self
-        return [self.of(entry) for entry in as_list(walk(message.raw, self.path)) if type(entry) is dict]
+    def read(self, value):
+        return [self.of(entry) for entry in as_list(value) if type(entry) is dict]
 
     def describe(self):
         return "[%s]" % self.of.__name__
