@@ -326,3 +326,17 @@ def test_a_skill_can_register_for_every_event(name):
     registry.event("something_else")(lambda message, ctx: "wrong")
     registry.event(type(message).type.upper())(lambda message, ctx: "heard " + message.type)
     assert registry.dispatch(message, registry.context(Settings(token="t"))) == "heard " + type(message).type
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_parser_builds_the_document_minidom_builds(name):
+    # The lean builder must give the DOM xml.dom.minidom.parseString gives (comments aside): same nodes,
+    # same kinds (CDATA stays CDATA), same text; padded and split across expat's buffer alike.
+    from xml.dom import minidom
+
+    from wechat.xmlparse import build_document
+
+    padded = fixture(name).replace(b"><", b">\n  <").replace(b"]]>", b"]]> ")
+    long_text = fixture(name).replace(b"<xml>", b"<xml><Long><![CDATA[" + "长".encode() * 9000 + b"]]>x</Long>", 1)
+    for body in (fixture(name), padded, long_text):
+        assert build_document(body).toxml() == minidom.parseString(body).toxml()

@@ -158,3 +158,52 @@ def test_a_log_written_before_the_journal_is_migrated_in_place(tmp_path):
     result = subprocess.run([sys.executable, "manage.py", "export", "--format", "csv"], cwd=ROOT, capture_output=True,
                             text=True, env=dict(__import__("os").environ, WECHAT_DATA_DIR=str(tmp_path / "var")))
     assert result.returncode == 0 and "旧消息" in result.stdout and "新" in result.stdout, result.stderr
+
+
+def _statements(store):
+    """The SQL statements this SQLite store runs from now on."""
+    seen = []
+    store.db.set_trace_callback(seen.append)
+    return seen
+
+
+def test_a_follower_with_nothing_stored_costs_no_sqlite_statement(tmp_path):
+    store = open_store(Settings(data_dir=str(tmp_path)))
+    store.set("owed:oOther", "x", 60, follower="oOther")
+    statements = _statements(store)
+    assert store.snapshot(("owed:oQuiet", "owed-reply:oQuiet"), "oQuiet") == ({}, (None, ""))
+    assert statements == []
+    values, session = store.snapshot(("owed:oOther", "owed-reply:oOther"), "oOther")
+    assert values == {"owed:oOther": "x"} and len(statements) == 1
+
+
+def test_state_another_process_writes_is_seen_by_the_next_message(tmp_path):
+    store = open_store(Settings(data_dir=str(tmp_path)))
+    assert store.snapshot(("owed:oF",), "oF") == ({}, (None, ""))  # this process has mapped the marks
+    writer = ("from wechat.config import Settings; from wechat.store import open_store; "
+              "s = open_store(Settings(data_dir=%r)); s.set('owed:oF', 'part', 60, follower='oF'); "
+              "s.session_put('oF', '{}', '', 'v1', 60)" % str(tmp_path))
+    subprocess.run([sys.executable, "-c", writer], cwd=ROOT, check=True)
+    assert store.snapshot(("owed:oF",), "oF") == ({"owed:oF": "part"}, ("{}", "v1"))
+
+
+def test_state_written_before_the_marks_existed_is_not_hidden(tmp_path):
+    import os
+
+    store = open_store(Settings(data_dir=str(tmp_path)))
+    store.set("owed:oOld", "part", 60, follower="oOld")
+    store.session_put("oSession", "{}", "", "v1", 60)
+    store.set("owed:oExpired", "part", 0.1, follower="oExpired")
+    time.sleep(0.2)
+    marks = os.path.join(str(tmp_path), "followers.map")
+    for damage in ("delete", "truncate"):  # an upgrade from before the marks, or a damaged file
+        if damage == "delete":
+            os.unlink(marks)
+        else:
+            with open(marks, "r+b") as f:
+                f.truncate(100)
+        fresh = open_store(Settings(data_dir=str(tmp_path)))
+        assert fresh.snapshot(("owed:oOld",), "oOld")[0] == {"owed:oOld": "part"}
+        assert fresh.snapshot((), "oSession")[1] == ("{}", "v1")
+        statements = _statements(fresh)
+        assert fresh.snapshot(("owed:oExpired",), "oExpired") == ({}, (None, "")) and statements == []

@@ -1,6 +1,8 @@
 """The hardened XML reader: minidom with no DTD or entities, turned into a dict of a body's fields."""
 
-from xml.dom import Node, expatbuilder, xmlbuilder
+from xml.dom import Node
+from xml.dom.minidom import CDATASection, Document, Element, Text
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 # WeChat's deepest structure is xml > SendPicsInfo > PicList > item > PicMd5Sum; anything
@@ -12,21 +14,79 @@ class ParseError(ValueError):
     """The body is not a WeChat message; the text says why (it becomes the 400's reason)."""
 
 
-class _HardenedBuilder(expatbuilder.ExpatBuilder):
-    """minidom's own builder, refusing any DTD before expat can expand or fetch an entity."""
-
-    def start_doctype_decl_handler(self, *args):
-        raise ParseError("DOCTYPE declarations are not allowed")
-
-    def entity_decl_handler(self, *args):
-        raise ParseError("entity declarations are not allowed")
+def _refuse_doctype(*args):
+    raise ParseError("DOCTYPE declarations are not allowed")
 
 
-# Comments are dropped: a message needs none. CDATA sections stay nodes of their own, though merging them
-# into text would save a third of the parse: only they tell layout whitespace (`<A> <![CDATA[x]]> </A>`)
-# from what a follower typed.
-_OPTIONS = xmlbuilder.Options()
-_OPTIONS.comments = False
+def _refuse_entity(*args):
+    raise ParseError("entity declarations are not allowed")
+
+
+def build_document(body):
+    """A minidom Document of the body, built straight from expat's events.
+
+    What minidom's expatbuilder would build for a message, minus what a message never has: a DTD is
+    refused before expat can expand or fetch an entity, and comments, processing instructions and
+    namespaces are not kept. expatbuilder runs every node through its filter and option checks; this
+    only links nodes (a text message: 20 -> 15 us). CDATA sections stay nodes of their own: only they
+    tell layout whitespace (`<A> <![CDATA[x]]> </A>`) from what a follower typed.
+    """
+    document = Document()
+    open_elements = [document]
+    # [inside a CDATA section, the text node the next chunk continues (expat may hand one text over in parts)]
+    state = [False, None]
+
+    def append(node):
+        parent = open_elements[-1]
+        node.ownerDocument = document
+        node.parentNode = parent
+        siblings = parent.childNodes
+        if siblings:
+            siblings[-1].nextSibling = node
+            node.previousSibling = siblings[-1]
+        siblings.append(node)
+
+    def start(tag, attributes):
+        if len(open_elements) > MAX_DEPTH:
+            raise ParseError("elements nested too deeply")
+        element = Element(tag)
+        append(element)
+        for name, value in attributes.items():
+            element.setAttribute(name, value)
+        open_elements.append(element)
+        state[1] = None
+
+    def end(tag):
+        open_elements.pop()
+        state[1] = None
+
+    def text(data):
+        node = state[1]
+        if node is not None:
+            node.data += data
+            return
+        node = CDATASection() if state[0] else Text()
+        node.data = data
+        append(node)
+        state[1] = node
+
+    def cdata_starts():
+        state[0], state[1] = True, None
+
+    def cdata_ends():
+        state[0], state[1] = False, None
+
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    parser.EntityDeclHandler = _refuse_entity
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    parser.StartCdataSectionHandler = cdata_starts
+    parser.EndCdataSectionHandler = cdata_ends
+    parser.Parse(body, True)
+    return document
 
 
 def parse_xml(body):
@@ -42,7 +102,7 @@ def parse_xml(body):
     if not body or not body.strip():
         raise ParseError("empty body")
     try:
-        document = _HardenedBuilder(_OPTIONS).parseString(body)
+        document = build_document(body)
     except ExpatError as e:
         raise ParseError("not well-formed XML (%s)" % e)
     except (ValueError, LookupError) as e:  # unknown encodings and the like
@@ -62,20 +122,12 @@ def envelope_field(body, name):
     The same refusals as parse_xml (no DTD, no entities, root <xml>), but straight from expat with no
     DOM: the envelope is read for one field, and the message inside it still goes through parse_xml.
     """
-    from xml.parsers import expat
-
     if not body or not body.strip():
         raise ParseError("empty body")
     parser = expat.ParserCreate()
     parser.buffer_text = True
     state = {"depth": 0, "inside": False}
     found = []
-
-    def refuse_doctype(*args):
-        raise ParseError("DOCTYPE declarations are not allowed")
-
-    def refuse_entity(*args):
-        raise ParseError("entity declarations are not allowed")
 
     def start(tag, attributes):
         state["depth"] += 1
@@ -93,8 +145,8 @@ def envelope_field(body, name):
         if state["inside"]:
             found.append(data)
 
-    parser.StartDoctypeDeclHandler = refuse_doctype
-    parser.EntityDeclHandler = refuse_entity
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    parser.EntityDeclHandler = _refuse_entity
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text

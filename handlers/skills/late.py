@@ -21,12 +21,12 @@ add, by the giving-up delivery (when the answer turned up at the last moment) or
 import logging
 import time
 
+from handlers.skills.long_text import OWED_REPLY_PREFIX
 from wechat.store import StoreError
 
 log = logging.getLogger("wechat")
 
 PREFIX = "late:"
-OWED_REPLY_PREFIX = "owed-reply:"
 KEEP_SECONDS = 3600  # how long a running answer's state, and an answer kept for later, live in the store
 POLL_SECONDS = 0.1
 
@@ -110,7 +110,7 @@ def keep_for_next_message(store, follower, answer):
     if text is not None:
         keep_owed(store, follower, split_text(text))
     else:
-        store.set(OWED_REPLY_PREFIX + follower, _encode(answer), KEEP_SECONDS)
+        store.set(OWED_REPLY_PREFIX + follower, _encode(answer), KEEP_SECONDS, follower=follower)
     log.info("late answer kept for the follower's next message")
 
 

@@ -15,7 +15,8 @@ log = logging.getLogger("wechat")
 
 MAX_TEXT_BYTES = 2048  # WeChat drops a passive text reply whose Content is longer (UTF-8 bytes)
 PART_BYTES = MAX_TEXT_BYTES - 200  # room for the hints put around a part (see continuation.py)
-OWED_PREFIX = "owed:"
+OWED_PREFIX = "owed:"  # the parts of a long text not sent yet
+OWED_REPLY_PREFIX = "owed-reply:"  # a late answer that is not a text (late.py)
 OWED_TTL = 3600
 SEND_REST_AFTER_SECONDS = 1.0  # lets the passive reply (the first part) reach the follower first
 MORE_WORDS = ("继续", "more")  # ask for the next part
@@ -122,7 +123,7 @@ def keep_owed(store, follower, parts):
     try:
         if store is None:
             raise StoreError("no store")
-        store.set(OWED_PREFIX + follower, json.dumps({"parts": parts}, ensure_ascii=False), OWED_TTL)
+        store.set(OWED_PREFIX + follower, json.dumps({"parts": parts}, ensure_ascii=False), OWED_TTL, follower=follower)
         return True
     except StoreError as e:
         log.error("the rest of a long answer (%d part(s)) dropped: %s", len(parts), e)
@@ -146,7 +147,7 @@ def take_owed(store, follower):
 
         parts = json.loads(value).get("parts") or []
         if len(parts) > 1:
-            store.set(key, json.dumps({"parts": parts[1:]}, ensure_ascii=False), OWED_TTL)
+            store.set(key, json.dumps({"parts": parts[1:]}, ensure_ascii=False), OWED_TTL, follower=follower)
         else:
             store.delete(key)
     except (StoreError, ValueError, AttributeError) as e:

@@ -38,9 +38,10 @@ import time
 import traceback
 
 from handlers.skills.budget import run_detached, run_with_budget, send_late
-from handlers.skills.long_text import fit_reply
+from handlers.skills.long_text import OWED_PREFIX, OWED_REPLY_PREFIX, fit_reply
 from handlers.skills.session import Session
 from wechat.record import Record
+from wechat.store.prefetch import PrefetchingStore
 from wechat.replies import EmptyReply
 
 log = logging.getLogger("wechat")
@@ -206,6 +207,10 @@ class SkillRegistry:
         skill that misses the reply budget also gives EmptyReply now; its answer is sent later.
         """
         if ctx.session is None:
+            if ctx.store is not None and message.source:
+                # What is owed to the follower and their session: one store call, on the first read.
+                keys = (OWED_PREFIX + message.source, OWED_REPLY_PREFIX + message.source)
+                ctx.store = PrefetchingStore(ctx.store, keys, message.source)
             ctx.session = Session(ctx.store, message.source, ctx.settings.session_ttl_seconds)
         for skill in self.skills:
             if not skill.is_on(ctx.settings):

@@ -41,11 +41,21 @@ class Field:
         self.path = path
         self.kind = kind
         self.default = DEFAULTS[kind]
+        self.name = None
+
+    def __set_name__(self, owner, name):
+        self.name = name
 
     def __get__(self, message, owner=None):
         if message is None:
             return self
-        value = message.raw
+        # Read once: the value is kept in the instance, which then shadows this (non-data) descriptor;
+        # dispatch asks each message's type, source and content many times.
+        value = message.__dict__[self.name] = self.read(message.raw)
+        return value
+
+    def read(self, raw):
+        value = raw
         for key in self.path:
             value = value.get(key) if type(value) is dict else None
         if type(value) is not str:

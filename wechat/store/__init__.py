@@ -3,8 +3,9 @@
 A key/value store with expiry (plus an atomic add and a compare-and-delete, which make locks), the
 retry claims of the message journal (wechat/journal.py) and the message log:
 
-    get(key) -> str | None            set(key, value, ttl)          add(key, value, ttl) -> bool
+    get(key) -> str | None            set(key, value, ttl, follower=None)          add(key, value, ttl) -> bool
     delete(key, expected=None)
+        set(..., follower=openid): the key is that follower's state (`<prefix>:<openid>`), one snapshot() reads
 
     claim(key, digest, nonce, lease_until, keep_seconds, deadline=None) -> Claim
         one atomic write: claims `key` for the body `digest` until `lease_until` (Unix time) and
@@ -32,6 +33,9 @@ processes racing on one follower cannot overwrite each other unseen:
     session_get(follower) -> (data or None, version or "")
     session_put(follower, data, expected_version, new_version, ttl) -> bool (False: someone wrote first)
     session_iter() -> (follower, data, expires_at) of every live session
+
+    snapshot(keys, follower) -> ({key: value} of the keys found, session_get(follower)), in one call:
+        what dispatch may read for every message of a follower (prefetch.py)
 """
 
 import os

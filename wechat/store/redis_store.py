@@ -80,7 +80,18 @@ class RedisStore:
     def get(self, key):
         return self._run(self.client.get, PREFIX + key)
 
-    def set(self, key, value, ttl):
+    def snapshot(self, keys, follower):
+        def read():
+            pipe = self.client.pipeline(transaction=False)  # one round trip
+            pipe.mget([PREFIX + key for key in keys])
+            pipe.hmget(SESSION_PREFIX + follower, ["data", "version"])
+            return pipe.execute()
+
+        found, (data, version) = self._run(read)
+        values = {key: value for key, value in zip(keys, found) if value is not None}
+        return values, ((data, version or "") if data is not None else (None, ""))
+
+    def set(self, key, value, ttl, follower=None):
         self._run(lambda: self.client.set(PREFIX + key, value, px=max(1, int(ttl * 1000))))
 
     def add(self, key, value, ttl):

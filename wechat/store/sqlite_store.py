@@ -46,11 +46,13 @@ class SQLiteStore:
 
     def __init__(self, path, retention_days=90):
         from wechat.store.claim_table import ClaimTable
+        from wechat.store.follower_marks import FollowerMarks
 
         self.path = path
         self.retention_days = retention_days
         self._sessions_ready = False
         self.claims = ClaimTable(os.path.join(os.path.dirname(path), "claims.map"))
+        self.marks = FollowerMarks(os.path.join(os.path.dirname(path), "followers.map"), self._follower_rows)
 
     @property
     def db(self):
@@ -131,7 +133,43 @@ class SQLiteStore:
         row = self._run("SELECT value FROM kv WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
         return row[0] if row else None
 
-    def set(self, key, value, ttl):
+    def snapshot(self, keys, follower):
+        now = time.time()
+        try:
+            if self.marks.until(follower) <= now:
+                return {}, (None, "")  # nothing was written for this follower that could still be live
+        except OSError as e:
+            import logging
+
+            logging.getLogger("wechat").warning("follower marks unusable (%s): the store is read for every message", e)
+        self._sessions()
+        # One statement for what every message of a follower may read: the kv keys, then the session.
+        rows = self._run("SELECT key, value, NULL FROM kv WHERE key IN (%s) AND expires > ? UNION ALL "
+                         "SELECT NULL, data, version FROM sessions WHERE follower = ? AND expires > ?"
+                         % ",".join("?" * len(keys)), (*keys, now, follower, now)).fetchall()
+        values = {key: value for key, value, _ in rows if key is not None}
+        session = next(((data, version) for key, data, version in rows if key is None), (None, ""))
+        return values, session
+
+    def _mark(self, follower, until):
+        """Raise the follower's mark before writing their state, or refuse the write (StoreError)."""
+        try:
+            self.marks.raise_to(follower, until)
+        except OSError as e:
+            raise StoreError("follower marks %s unusable: %s" % (self.marks.path, e))
+
+    def _follower_rows(self):
+        """(follower, expires) of the live state a new marks file must start from: every session, and
+        every key under the text after its first colon (`owed:<openid>`; other keys mark harmlessly)."""
+        now = time.time()
+        self._sessions()
+        rows = self._run("SELECT follower, expires FROM sessions WHERE expires > ?", (now,)).fetchall()
+        keys = self._run("SELECT key, expires FROM kv WHERE expires > ? AND key LIKE '%:%'", (now,)).fetchall()
+        return rows + [(key.split(":", 1)[1], expires) for key, expires in keys]
+
+    def set(self, key, value, ttl, follower=None):
+        if follower is not None:
+            self._mark(follower, time.time() + ttl)
         self._run("INSERT OR REPLACE INTO kv (key, value, expires) VALUES (?, ?, ?)", (key, value, time.time() + ttl))
         if random.random() < PRUNE_CHANCE:
             self._run("DELETE FROM kv WHERE expires <= ?", (time.time(),))
@@ -227,6 +265,7 @@ class SQLiteStore:
     def session_put(self, follower, data, expected, version, ttl):
         self._sessions()
         now = time.time()
+        self._mark(follower, now + ttl)
         if expected:
             cursor = self._run("UPDATE sessions SET data = ?, version = ?, expires = ? WHERE follower = ? AND version = ?",
                                (data, version, now + ttl, follower, expected))
