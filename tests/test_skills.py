@@ -380,3 +380,61 @@ def test_location_names_the_place_and_coordinates(account):
 def test_image_is_echoed_back_by_media_id(account):
     reply = ask(fixture("image"))
     assert reply["MsgType"] == "image" and reply["Image"]["MediaId"] == "media_id_image_1"
+
+
+# --- which skills dispatch asks ---------------------------------------------------------------
+
+
+def test_dispatch_asks_only_the_skills_that_can_match_and_sees_late_registrations():
+    from handlers.skills.registry import SkillRegistry
+    from wechat.config import Settings
+    from wechat.messages import parse_message
+
+    registry = SkillRegistry()
+    asked = []
+
+    def counted(kind):
+        def matches(message):
+            asked.append(kind)
+            return True
+        return matches
+
+    registry.custom(counted("texts"), kinds=["text"])(lambda m, ctx: None)
+    registry.custom(counted("clicks"), kinds=["event:click"])(lambda m, ctx: None)
+    registry.custom(counted("any"))(lambda m, ctx: None)
+    registry.message("image")(lambda m, ctx: "an image")
+    settings = Settings(token="t", welcome_text="")
+    text, click = parse_message(simulator.text("hi")), parse_message(simulator.click("K"))
+    assert registry.dispatch(text, registry.context(settings)) is None
+    assert registry.dispatch(click, registry.context(settings)) is None
+    assert asked == ["texts", "any", "clicks", "any"]
+    assert registry.dispatch(parse_message(simulator.image()), registry.context(settings)) == "an image"
+    # A skill registered after dispatch has run is asked from then on.
+    registry.text("hi")(lambda m, ctx: "hello")
+    assert registry.dispatch(text, registry.context(settings)) == "hello"
+
+
+def test_a_skill_switched_on_by_settings_answers_once_they_change():
+    from handlers.skills.registry import SkillRegistry
+    from wechat.config import Settings
+    from wechat.messages import parse_message
+
+    registry = SkillRegistry()
+    registry.text(enabled=lambda settings: bool(settings.welcome_text))(lambda m, ctx: "on")
+    message = parse_message(simulator.text("hi"))
+    assert registry.dispatch(message, registry.context(Settings(token="t", welcome_text=""))) is None
+    assert registry.dispatch(message, registry.context(Settings(token="t", welcome_text="x"))) == "on"
+
+
+def test_events_named_by_the_sender_do_not_grow_the_skill_index_without_bound():
+    from handlers.skills.registry import SkillRegistry
+    from wechat.config import Settings
+    from wechat.messages import parse_message
+
+    registry = SkillRegistry()
+    registry.event("subscribe")(lambda m, ctx: "welcome")
+    settings = Settings(token="t")
+    for i in range(2000):
+        registry.dispatch(parse_message(simulator.event("made_up_%d" % i)), registry.context(settings))
+    assert len(registry._index[1]) <= SkillRegistry.MAX_INDEXED_KINDS + 1
+    assert registry.dispatch(parse_message(simulator.subscribe()), registry.context(settings)) == "welcome"

@@ -31,7 +31,7 @@ def looks_like_isbn(message):
     return isbn_digits(message.content) is not None
 
 
-@on.custom(looks_like_isbn, help="ISBN（10 或 13 位）— 查书", calls_out=True)
+@on.custom(looks_like_isbn, help="ISBN（10 或 13 位）— 查书", calls_out=True, kinds=["text"])
 def book_by_isbn(message, ctx):
     from handlers.skills.backends.books import BookServiceError, check_digit, is_valid, isbn_digits
 

@@ -6,7 +6,7 @@ CANCEL_WORDS = {"取消", "cancel"}
 
 
 @on.custom(lambda m: m.type == "text" and normalise_keyword(m.content) in CANCEL_WORDS, precedence=CANCEL,
-           help="取消 / cancel — 不再回答我刚才的问题")
+           help="取消 / cancel — 不再回答我刚才的问题", kinds=["text"])
 def cancel_wait(message, ctx):
     if ctx.session.waiting_for is None:
         return None  # nothing to cancel: the words may mean something to another skill

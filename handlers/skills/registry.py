@@ -48,6 +48,7 @@ log = logging.getLogger("wechat")
 # A wait's cancel, what the follower is still owed, and the answer to a question outrank everything;
 # the admin's rules file outranks every other skill.
 CANCEL, OWED, CONVERSATION, ADMIN_RULES, EXACT, PATTERN, CATCH_ALL = -4, -3, -2, -1, 0, 1, 2
+TEXT = ("text",)  # the kinds of a skill that answers text messages only
 
 
 class Context(Record):
@@ -107,9 +108,10 @@ def attempt(skill, message, ctx):
 class Skill(Record):
     # matches: message -> truthy (a re.Match for regex skills), or (message, ctx) -> truthy when
     # with_context (it reads the session); calls_out: runs under the reply budget;
-    # enabled: settings -> bool, or None for always
-    fields = ("func", "precedence", "matches", "help", "calls_out", "enabled", "with_context")
-    defaults = {"help": "", "calls_out": False, "enabled": None, "with_context": False}
+    # enabled: settings -> bool, or None for always; kinds: the message kinds (see kinds_of) it can
+    # match at all, or None for any: dispatch does not ask the others
+    fields = ("func", "precedence", "matches", "help", "calls_out", "enabled", "with_context", "kinds")
+    defaults = {"help": "", "calls_out": False, "enabled": None, "with_context": False, "kinds": None}
 
     @property
     def name(self):
@@ -124,6 +126,13 @@ def normalise_keyword(text):
     return text.strip().lower().replace("？", "?")
 
 
+def kinds_of(message):
+    """What a skill's `kinds` are matched against: {"text"}, {"image"} ..., or {"event:subscribe", ...}."""
+    if message.is_event:
+        return {"event:" + name for name in message.event_names}
+    return {message.type}
+
+
 def deliver_late(message, ctx, answer):
     """An answer that came after the budget: sent on, unless there is none (a failure is already logged)."""
     answer = answer[0] if isinstance(answer, tuple) else answer
@@ -132,49 +141,70 @@ def deliver_late(message, ctx, answer):
 
 
 class SkillRegistry:
+    MAX_INDEXED_KINDS = 256  # an unknown event's name is the sender's to choose: the index stays bounded
+
     def __init__(self):
         self.skills = []
+        self._index = (None, {})  # (settings, {message kind: the skills to try, in order})
 
-    def _register(self, precedence, matches, help, calls_out=False, enabled=None, with_context=False):
+    def _register(self, precedence, matches, help, calls_out=False, enabled=None, with_context=False, kinds=None):
         def decorator(func):
-            self.skills.append(Skill(func, precedence, matches, help, calls_out, enabled, with_context))
+            self.skills.append(Skill(func, precedence, matches, help, calls_out, enabled, with_context,
+                                     frozenset(kinds) if kinds is not None else None))
             self.skills.sort(key=lambda s: s.precedence)  # stable: keeps registration order
+            self._index = (None, {})
             return func
 
         return decorator
 
+    def candidates(self, message, settings):
+        """The skills that are on and can match this kind of message, in the order dispatch tries them;
+        worked out once per kind (and settings), not per message."""
+        kind = message.event_names if message.is_event else message.type
+        indexed_for, index = self._index
+        if indexed_for is not settings or len(index) > self.MAX_INDEXED_KINDS:
+            index = {}
+            self._index = (settings, index)
+        found = index.get(kind)
+        if found is None:
+            kinds = kinds_of(message)
+            found = index[kind] = [skill for skill in self.skills if skill.is_on(settings)
+                                   and (skill.kinds is None or not skill.kinds.isdisjoint(kinds))]
+        return found
+
     def text(self, *keywords, help="", calls_out=False, enabled=None):
         """Text messages equal to one of the keywords; with no keywords, any text message."""
         if not keywords:
-            return self._register(CATCH_ALL, lambda m: m.type == "text", help, calls_out, enabled)
+            return self._register(CATCH_ALL, lambda m: m.type == "text", help, calls_out, enabled, kinds=TEXT)
         wanted = {normalise_keyword(k) for k in keywords}
         return self._register(
-            EXACT, lambda m: m.type == "text" and normalise_keyword(m.content) in wanted, help, calls_out, enabled
-        )
+            EXACT, lambda m: m.type == "text" and normalise_keyword(m.content) in wanted, help, calls_out, enabled,
+            kinds=TEXT)
 
     def regex(self, pattern, help="", calls_out=False, enabled=None):
         """Text messages the pattern matches (re.search); the match is ctx.match."""
         compiled = re.compile(pattern)
         return self._register(PATTERN, lambda m: m.type == "text" and compiled.search(m.content), help, calls_out,
-                              enabled)
+                              enabled, kinds=TEXT)
 
     def message(self, *types, help="", calls_out=False, enabled=None):
         """Any message of these MsgTypes (text, image, voice, location ...)."""
-        return self._register(CATCH_ALL, lambda m: not m.is_event and m.type in types, help, calls_out, enabled)
+        return self._register(CATCH_ALL, lambda m: not m.is_event and m.type in types, help, calls_out, enabled,
+                              kinds=types)
 
     def event(self, *names, help="", calls_out=False, enabled=None):
         """Events by name, as WeChat spells them (subscribe, SCAN, user_get_card ...; README lists them
         all), in any case. A variant answers to its family's name too: subscribe_scan_product is a subscribe."""
         wanted = {n.lower() for n in names}
         return self._register(EXACT, lambda m: m.is_event and not wanted.isdisjoint(m.event_names), help, calls_out,
-                              enabled)
+                              enabled, kinds=["event:" + name for name in wanted])
 
     def click(self, *keys, help="", calls_out=False, enabled=None):
         """Menu CLICK events with one of these EventKeys."""
         wanted = set(keys)
         return self._register(
-            EXACT, lambda m: m.is_event and "click" in m.event_names and m.key in wanted, help, calls_out, enabled
-        )
+            EXACT, lambda m: m.is_event and "click" in m.event_names and m.key in wanted, help, calls_out, enabled,
+            kinds=["event:click"])
 
     def reply_to(self, *topics, help="", calls_out=False, enabled=None):
         """The follower's next text after a skill called ctx.session.expect(topic). The wait ends as the
@@ -182,12 +212,13 @@ class SkillRegistry:
         wanted = set(topics)
         return self._register(
             CONVERSATION, lambda m, ctx: m.type == "text" and ctx.session.waiting_for in wanted, help,
-            calls_out, enabled, with_context=True)
+            calls_out, enabled, with_context=True, kinds=TEXT)
 
-    def custom(self, matches, precedence=EXACT, help="", calls_out=False, enabled=None):
+    def custom(self, matches, precedence=EXACT, help="", calls_out=False, enabled=None, kinds=None):
         """Any predicate message -> bool, at the given precedence (CANCEL, OWED, CONVERSATION, ADMIN_RULES,
-        EXACT, PATTERN, CATCH_ALL)."""
-        return self._register(precedence, matches, help, calls_out, enabled)
+        EXACT, PATTERN, CATCH_ALL); `kinds` ("text", "image", "event:click" ...), when given, spares other
+        kinds of message the predicate."""
+        return self._register(precedence, matches, help, calls_out, enabled, kinds=kinds)
 
     def help_lines(self, settings):
         lines = []
@@ -212,9 +243,7 @@ class SkillRegistry:
                 keys = (OWED_PREFIX + message.source, OWED_REPLY_PREFIX + message.source)
                 ctx.store = PrefetchingStore(ctx.store, keys, message.source)
             ctx.session = Session(ctx.store, message.source, ctx.settings.session_ttl_seconds)
-        for skill in self.skills:
-            if not skill.is_on(ctx.settings):
-                continue
+        for skill in self.candidates(message, ctx.settings):
             match = skill.matches(message, ctx) if skill.with_context else skill.matches(message)
             if not match:
                 continue
