@@ -82,11 +82,15 @@ def read_query():
     parse_qsl rather than web.input: several times faster, and it shows repeats, where web.input
     silently keeps the last one.
     """
-    try:
-        pairs = urllib.parse.parse_qsl(web.ctx.env.get("QUERY_STRING", ""), keep_blank_values=True,
-                                       errors="strict", max_num_fields=MAX_QUERY_FIELDS)
-    except ValueError:  # not UTF-8 (UnicodeDecodeError), or too many fields
-        raise Refused("400 Bad Request", "unreadable query string", "bad-query")
+    text = web.ctx.env.get("QUERY_STRING", "")
+    if "%" in text or "+" in text or text.count("&") >= MAX_QUERY_FIELDS:
+        try:
+            pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, errors="strict",
+                                           max_num_fields=MAX_QUERY_FIELDS)
+        except ValueError:  # not UTF-8 (UnicodeDecodeError), or too many fields
+            raise Refused("400 Bad Request", "unreadable query string", "bad-query")
+    else:  # what WeChat sends: nothing to unquote, so parse_qsl's answer is a plain split, at a third of its cost
+        pairs = [tuple(field.split("=", 1)) if "=" in field else (field, "") for field in text.split("&") if field]
     query = dict(pairs)
     if len(query) < len(pairs):
         names = [name for name, _ in pairs]

@@ -197,3 +197,29 @@ def test_one_log_line_per_request_without_secrets_or_bodies(wechat_log):
     assert lines[0].startswith("POST type=text outcome=reply:text status=200 ")
     assert lines[0].endswith("ms")
     assert TOKEN not in wechat_log.text and "private" not in wechat_log.text
+
+
+def test_the_query_string_reads_as_parse_qsl_reads_it():
+    # read_query splits a query with nothing to unquote itself: it must agree with parse_qsl everywhere.
+    import random
+    import urllib.parse
+
+    import web
+
+    from handlers.endpoint import read_query
+
+    rng = random.Random(7)
+    queries = ["", "a", "a=", "=b", "a=b=c", "&&a=1&", "signature=x&timestamp=1&nonce=2", "é=ü&x", "a;b=c",
+               "q=%E4%BD%A0+hi", "q=a+b"] + ["".join(rng.choice("ab=&;é%2+") for _ in range(rng.randint(0, 14)))
+                                           for _ in range(3000)]
+    for text in queries:
+        web.ctx.env = {"QUERY_STRING": text}
+        try:
+            expected = dict(urllib.parse.parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=50))
+        except ValueError:
+            expected = "refused"
+        try:
+            got = read_query()
+        except Exception:
+            got = "refused"
+        assert got == expected, text

@@ -1,7 +1,7 @@
 """What the follower is still owed (the rest of a long answer) comes first on their next message: 继续 / more, or any."""
 
 from handlers.skills.long_text import MORE_WORDS, NEW_TOPIC_WORDS, drop_owed, take_owed, with_more_hint
-from handlers.skills.registry import OWED, normalise_keyword, on
+from handlers.skills.registry import OWED, keyword_of, on
 
 FROM_EARLIER = "（接上一条回答）\n"
 ASK_AGAIN = "\n\n（你刚发的这条消息我还没处理，看完后请再发一次。）"
@@ -21,7 +21,7 @@ def rest_of_answer(message, ctx):
     store = ctx.store
     if store is None:
         return None
-    said = normalise_keyword(message.content) if message.type == "text" else ""
+    said = keyword_of(message) if message.type == "text" else ""
     if said in NEW_TOPIC_WORDS:
         drop_owed(store, message.source)
         return None  # the new-topic skill (or whatever answers it) has its turn

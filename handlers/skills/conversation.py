@@ -1,11 +1,11 @@
 """取消 / cancel: ends whatever question the account is waiting to have answered (see on.reply_to)."""
 
-from handlers.skills.registry import CANCEL, normalise_keyword, on
+from handlers.skills.registry import CANCEL, keyword_of, on
 
 CANCEL_WORDS = {"取消", "cancel"}
 
 
-@on.custom(lambda m: m.type == "text" and normalise_keyword(m.content) in CANCEL_WORDS, precedence=CANCEL,
+@on.custom(lambda m: m.type == "text" and keyword_of(m) in CANCEL_WORDS, precedence=CANCEL,
            help="取消 / cancel — 不再回答我刚才的问题", kinds=["text"])
 def cancel_wait(message, ctx):
     if ctx.session.waiting_for is None:

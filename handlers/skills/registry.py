@@ -126,6 +126,14 @@ def normalise_keyword(text):
     return text.strip().lower().replace("？", "?")
 
 
+def keyword_of(message):
+    """normalise_keyword(message.content), worked out once per message: every keyword skill compares it."""
+    found = message.__dict__.get("_keyword")
+    if found is None:
+        found = message.__dict__["_keyword"] = normalise_keyword(message.content)
+    return found
+
+
 def kinds_of(message):
     """What a skill's `kinds` are matched against: {"text"}, {"image"} ..., or {"event:subscribe", ...}."""
     if message.is_event:
@@ -178,7 +186,7 @@ class SkillRegistry:
             return self._register(CATCH_ALL, lambda m: m.type == "text", help, calls_out, enabled, kinds=TEXT)
         wanted = {normalise_keyword(k) for k in keywords}
         return self._register(
-            EXACT, lambda m: m.type == "text" and normalise_keyword(m.content) in wanted, help, calls_out, enabled,
+            EXACT, lambda m: m.type == "text" and keyword_of(m) in wanted, help, calls_out, enabled,
             kinds=TEXT)
 
     def regex(self, pattern, help="", calls_out=False, enabled=None):
