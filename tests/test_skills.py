@@ -436,5 +436,5 @@ def test_events_named_by_the_sender_do_not_grow_the_skill_index_without_bound():
     settings = Settings(token="t")
     for i in range(2000):
         registry.dispatch(parse_message(simulator.event("made_up_%d" % i)), registry.context(settings))
-    assert len(registry._index[1]) <= SkillRegistry.MAX_INDEXED_KINDS + 1
+    assert len(registry._index[2]) <= SkillRegistry.MAX_INDEXED_KINDS + 1
     assert registry.dispatch(parse_message(simulator.subscribe()), registry.context(settings)) == "welcome"

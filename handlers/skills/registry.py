@@ -153,14 +153,14 @@ class SkillRegistry:
 
     def __init__(self):
         self.skills = []
-        self._index = (None, {})  # (settings, {message kind: the skills to try, in order})
+        self._index = (None, None, {})  # (settings, skills list, {message kind: the skills to try, in order})
 
     def _register(self, precedence, matches, help, calls_out=False, enabled=None, with_context=False, kinds=None):
         def decorator(func):
             self.skills.append(Skill(func, precedence, matches, help, calls_out, enabled, with_context,
                                      frozenset(kinds) if kinds is not None else None))
             self.skills.sort(key=lambda s: s.precedence)  # stable: keeps registration order
-            self._index = (None, {})
+            self._index = (None, None, {})
             return func
 
         return decorator
@@ -169,10 +169,11 @@ class SkillRegistry:
         """The skills that are on and can match this kind of message, in the order dispatch tries them;
         worked out once per kind (and settings), not per message."""
         kind = message.event_names if message.is_event else message.type
-        indexed_for, index = self._index
-        if indexed_for is not settings or len(index) > self.MAX_INDEXED_KINDS:
+        indexed_for, indexed_skills, index = self._index
+        # A new settings object (config.ini changed) or another skills list (a test swapped it) starts afresh.
+        if indexed_for is not settings or indexed_skills is not self.skills or len(index) > self.MAX_INDEXED_KINDS:
             index = {}
-            self._index = (settings, index)
+            self._index = (settings, self.skills, index)
         found = index.get(kind)
         if found is None:
             kinds = kinds_of(message)
