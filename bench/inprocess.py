@@ -6,7 +6,9 @@ Each variant answers the same job: verify the signature, parse, reply with the t
 also claims the message and journals it (`journal = on`, the default), or not (`journal = off`).
 Variants are interleaved in every repeat (these machines drift); the figure is the median of the
 repeats in microseconds per message, and the ratios are taken within this one run. WeRoBot
-(pip install werobot) is optional; without it only our own plain/safe ratio is printed.
+(pip install werobot) is optional; without it only our own plain/safe ratio is printed. A "stack
+floor" (web.py's URL map, minidom's parse and a web.py template, nothing else) is measured beside
+them: what any server on the design card's stack pays before doing anything of its own.
 """
 
 import argparse
@@ -88,6 +90,34 @@ def our_app(mode, home, journal=True):
     return with_config
 
 
+STACK_FLOOR_TEMPLATE = """$def with (to_user, from_user, create_time, content)
+<xml><ToUserName><![CDATA[$to_user]]></ToUserName><FromUserName><![CDATA[$from_user]]></FromUserName><CreateTime>$create_time</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[$content]]></Content></xml>
+"""
+
+
+def stack_floor_app(home):
+    """What the design card's stack costs by itself: web.py's URL map to a class, minidom's parse, a web.py
+    template for the reply; no signature, no settings, no skills, no log. Nothing built on this stack
+    can be cheaper, so it shows how much of a ratio is the stack and how much is ours."""
+    import web
+    from xml.dom import minidom
+
+    folder = os.path.join(home, "floor-templates")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "reply.xml"), "w") as f:
+        f.write(STACK_FLOOR_TEMPLATE)
+    render = web.template.render(folder, cache=True)
+
+    class Floor:
+        def POST(self):
+            root = minidom.parseString(web.data()).documentElement
+            fields = {node.tagName: node.firstChild.data for node in root.childNodes if node.firstChild is not None}
+            web.header("Content-Type", "application/xml")
+            return render.reply(fields["FromUserName"], fields["ToUserName"], int(time.time()), fields["Content"][::-1])
+
+    return web.application(("/", "Floor"), {"Floor": Floor}, autoreload=False).wsgifunc()
+
+
 def werobot_app(safe):
     try:
         import werobot
@@ -118,7 +148,8 @@ def main(argv=None):
     crypto = MessageCrypto(TOKEN, AES_KEY, APPID)
     home = tempfile.mkdtemp(prefix="wechat-bench-")
     variants = {"ours plain": (our_app("plain", home), None), "ours safe": (our_app("safe", home), crypto),
-                "ours no-journal": (our_app("plain", home, journal=False), None)}
+                "ours no-journal": (our_app("plain", home, journal=False), None),
+                "stack floor": (stack_floor_app(home), None)}
     for name, safe in (("werobot plain", False), ("werobot safe", True)):
         app = werobot_app(safe)
         if app:
@@ -132,12 +163,16 @@ def main(argv=None):
     medians = {name: statistics.median(values) for name, values in results.items()}
     print("median us/message over %d repeats of %d messages" % (args.repeats, args.messages))
     for name, value in medians.items():
-        print("  %-14s %8.1f us" % (name, value))
+        print("  %-15s %8.1f us" % (name, value))
     def verdict(ratio, target, at_most=True):
         return "meets" if (ratio <= target if at_most else ratio >= target) else "MISSES"
 
     ratio = medians["ours safe"] / medians["ours plain"]
     print("safe/plain (ours):              %.2fx  (target <= 1.4x: %s)" % (ratio, verdict(ratio, 1.4)))
+    print("stack floor     / werobot plain: %.2fx  (web.py + minidom + a template alone; no target)"
+          % (medians["stack floor"] / medians["werobot plain"]) if "werobot plain" in medians else "")
+    print("ours no-journal / stack floor:   %.2fx  (what we add to the stack)"
+          % (medians["ours no-journal"] / medians["stack floor"]))
     if "werobot plain" in medians:
         for name, target in (("ours plain", 1.2), ("ours no-journal", 1.0)):
             ratio = medians[name] / medians["werobot plain"]
