@@ -8,10 +8,19 @@
     application                              WSGI, for mod_wsgi or any WSGI server
 """
 
+import gc
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if __name__ == "__main__" and "GATEWAY_INTERFACE" in os.environ:
+    # A CGI process lives for one request. The cyclic collector would spend ~4 ms of it (5% of the
+    # request) walking the objects that imports create, to find almost nothing: reference counting frees
+    # the rest, and exit frees all. main() turns it back on in every mode but CGI.
+    gc.disable()
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.path[0] != HERE:  # run as a script, Python put it there already; twice costs a stat per import
+    sys.path.insert(0, HERE)
 
 try:
     import web  # noqa: E402
@@ -212,6 +221,8 @@ def main(argv=None):
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     mode, address = choose_mode(args, os.environ)
+    if mode != "cgi":
+        gc.enable()  # a long-lived process needs its collector (see the top of this file)
     if mode == "cgi":
         return run_cgi()
     if mode == "fcgi":

@@ -117,10 +117,20 @@ def bench_venv():
     return apache.system_venv("requirements-bench.txt", "wechat-bench-venv")
 
 
-def deployed(mode, script=None, python=None):
-    """An app copy (its code.py replaced by `script` for a reference) deployed in `mode` behind Apache."""
+def deployed(mode, script=None, python=None, source=None):
+    """An app copy (its code.py replaced by `script` for a reference; its code taken from the tree `source`,
+    e.g. an earlier commit's, for a before/after comparison) deployed in `mode` behind Apache."""
     python = python or apache.apache_venv()
     base, app = apache.make_app_copy(TOKEN)
+    if source:
+        for part in apache.APP_PARTS:
+            target = os.path.join(app, part)
+            shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
+            if os.path.isdir(os.path.join(source, part)):
+                shutil.copytree(os.path.join(source, part), target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(os.path.join(source, part), target)
+        subprocess.run(["chmod", "-R", "a+rX", app], check=True)
     if script:
         with open(os.path.join(app, "code.py"), "w") as f:
             f.write(script.format(python=python))
@@ -138,14 +148,17 @@ def deployed(mode, script=None, python=None):
     return server
 
 
-def cgi_latency(requests=60, rounds=3):
-    ours, floor = deployed("cgi"), deployed("cgi", IMPORT_WEB_FLOOR)
+def cgi_latency(requests=60, rounds=3, before=None):
+    servers = {"ours": deployed("cgi"), "floor": deployed("cgi", IMPORT_WEB_FLOOR)}
+    if before:
+        servers["before"] = deployed("cgi", source=before)
+    ours, floor = servers["ours"], servers["floor"]
     try:
-        ratios, medians = [], []
+        ratios, medians, before_ratios = [], [], []
         for round_ in range(rounds):
-            times = {"ours": [], "floor": []}
-            for i in range(requests):  # interleaved, so drift hits both alike
-                for name, server in (("ours", ours), ("floor", floor)):
+            times = {name: [] for name in servers}
+            for i in range(requests):  # interleaved, so drift hits all alike
+                for name, server in servers.items():
                     body = simulator.text("cgi bench %d %d" % (round_, i))
                     query = simulator.signed_query(TOKEN)
                     started = time.perf_counter()
@@ -154,14 +167,19 @@ def cgi_latency(requests=60, rounds=3):
                     assert response.status == 200, response
             medians.append((statistics.median(times["ours"]), statistics.median(times["floor"])))
             ratios.append(medians[-1][0] / medians[-1][1])
+            if before:
+                before_ratios.append(statistics.median(times["before"]) / medians[-1][1])
         ratio = statistics.median(ratios)
         ours_ms, floor_ms = statistics.median(m[0] for m in medians), statistics.median(m[1] for m in medians)
         print("cgi     median %.1f ms vs import-web floor %.1f ms: %.2fx (rounds %s; target <= 1.12x: %s)"
               % (ours_ms, floor_ms, ratio, " ".join("%.2f" % r for r in ratios), "meets" if ratio <= 1.12 else "MISSES"))
+        if before:
+            print("cgi     before (%s): %.2fx the floor (rounds %s)"
+                  % (before, statistics.median(before_ratios), " ".join("%.2f" % r for r in before_ratios)))
         return ratio
     finally:
-        ours.stop()
-        floor.stop()
+        for server in servers.values():
+            server.stop()
 
 
 def wrk_run(url, seconds, connections, script=None):
@@ -239,13 +257,15 @@ def main(argv=None):
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before", metavar="TREE", help="cgi: also deploy the app from this source tree (e.g. "
+                        "`git worktree add /tmp/before HEAD~3`) and print its ratio, measured in the same rounds")
     args = parser.parse_args(argv)
     reason = apache.why_not_available()
     if reason:
         print("cannot run: %s" % reason)
         return 2
     if args.what in ("cgi", "all"):
-        cgi_latency(rounds=args.rounds)
+        cgi_latency(rounds=args.rounds, before=args.before)
     server = None
     if args.what in ("fcgid", "all"):
         server = fcgid_throughput(args.seconds, args.connections, args.rounds)

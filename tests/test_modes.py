@@ -110,3 +110,22 @@ def test_fd0_listening_socket_is_detected_as_fastcgi():
     finally:
         listener.close()
         os.unlink(path)
+
+
+@pytest.mark.parametrize("request_method, serve, expected", [
+    ("POST", "wsgiref.handlers:CGIHandler.run", "False"),  # one request: no collector (CGI start-up cost)
+    (None, "handlers.devserver:serve", "True"),  # the dev server lives on: it keeps its collector
+])
+def test_only_a_cgi_process_runs_without_the_garbage_collector(request_method, serve, expected):
+    module, _, attribute = serve.partition(":")
+    owner, _, name = attribute.rpartition(".")
+    code = ("import gc, importlib, runpy, sys; m = importlib.import_module(%r); target = getattr(m, %r) if %r else m\n"
+            "setattr(target, %r, lambda *a, **k: print('collector on:', gc.isenabled()))\n"
+            "sys.argv = ['code.py', '127.0.0.1:1']; runpy.run_path(%r, run_name='__main__')"
+            % (module, owner, owner, name, os.path.join(ROOT, "code.py")))
+    env = dict(os.environ, GATEWAY_INTERFACE="CGI/1.1")
+    if request_method:
+        env["REQUEST_METHOD"] = request_method
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env,
+                            stdin=subprocess.DEVNULL, cwd=ROOT)
+    assert "collector on: %s" % expected in result.stdout, result.stderr
