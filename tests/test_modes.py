@@ -129,3 +129,22 @@ def test_only_a_cgi_process_runs_without_the_garbage_collector(request_method, s
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env,
                             stdin=subprocess.DEVNULL, cwd=ROOT)
     assert "collector on: %s" % expected in result.stdout, result.stderr
+
+
+def test_each_cgi_request_reads_config_ini_as_it_is_now_and_the_environment_wins(tmp_path):
+    config = tmp_path / "config.ini"
+    env = {"WECHAT_CONFIG": str(config)}
+
+    def status(token, extra_env=None):
+        head, _, _ = run_cgi(simulator.signed_query(token), simulator.text("hi"), extra_env=dict(env, **(extra_env or {})))
+        return head.split("\r\n")[0]
+
+    def write(token):
+        config.write_text("[wechat]\ntoken = %s\n\n[server]\ndata_dir = %s\n" % (token, tmp_path / "var"))
+
+    write("firstToken1")
+    assert status("firstToken1") == "Status: 200 OK"
+    write("secondToken2")  # the admin edits config.ini: the very next request sees it
+    assert (status("firstToken1"), status("secondToken2")) == ("Status: 403 Forbidden", "Status: 200 OK")
+    assert status("envToken3", {"WECHAT_TOKEN": "envToken3"}) == "Status: 200 OK"
+    assert status("secondToken2", {"WECHAT_TOKEN": "envToken3"}) == "Status: 403 Forbidden"
