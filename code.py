@@ -140,6 +140,27 @@ def run_cgi():
     import wsgiref.handlers
 
     wsgiref.handlers.CGIHandler().run(serving("cgi"))
+    let_the_answer_go()
+
+
+def let_the_answer_go():
+    """Hand Apache the end of the answer now, not when the process is gone.
+
+    mod_cgid gives a CGI script one socket as its stdin and stdout, and ends the response when the last
+    descriptor on it closes: at exit, after Python has torn down every module and object (~10 ms, an
+    eighth of the request). Pointing fds 0 and 1 at /dev/null closes it once the answer is written and
+    the body drained; the exit itself still runs in full (atexit, flushes, stderr to the error log).
+    """
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        return  # the client is gone (or stdout closed): nothing to hand over
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+    finally:
+        os.close(devnull)
 
 
 def keep_data_dir_owner():

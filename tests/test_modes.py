@@ -37,6 +37,14 @@ def test_a_bad_address_is_a_clear_error():
 
 def run_cgi(query, body=b"", method="POST", path_info=None, extra_env=None):
     """Run code.py the way Apache's mod_cgi does: CGI variables in the environment, body on stdin."""
+    env = cgi_environ(query, body, method, path_info, extra_env)
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "code.py")], input=body, env=env,
+                            capture_output=True, timeout=30)
+    head, _, content = result.stdout.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), content, result.stderr.decode("utf-8", "replace")
+
+
+def cgi_environ(query, body=b"", method="POST", path_info=None, extra_env=None):
     env = {
         "PATH": "/usr/bin:/bin",
         "GATEWAY_INTERFACE": "CGI/1.1",
@@ -56,10 +64,7 @@ def run_cgi(query, body=b"", method="POST", path_info=None, extra_env=None):
     if path_info is not None:
         env["PATH_INFO"] = path_info
     env.update(extra_env or {})
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "code.py")], input=body, env=env,
-                            capture_output=True, timeout=30)
-    head, _, content = result.stdout.partition(b"\r\n\r\n")
-    return head.decode("latin-1"), content, result.stderr.decode("utf-8", "replace")
+    return env
 
 
 @pytest.mark.parametrize("path_info", [None, "", "/"], ids=["no-path-info", "empty-path-info", "slash"])
@@ -148,3 +153,26 @@ def test_each_cgi_request_reads_config_ini_as_it_is_now_and_the_environment_wins
     assert (status("firstToken1"), status("secondToken2")) == ("Status: 403 Forbidden", "Status: 200 OK")
     assert status("envToken3", {"WECHAT_TOKEN": "envToken3"}) == "Status: 200 OK"
     assert status("secondToken2", {"WECHAT_TOKEN": "envToken3"}) == "Status: 403 Forbidden"
+
+
+def test_the_answer_leaves_before_the_cgi_process_has_finished_exiting(tmp_path):
+    """Apache (mod_cgid) ends the response when stdin/stdout close: that must not wait for Python's exit."""
+    (tmp_path / "slow_exit.py").write_text(
+        "import atexit, time\n"
+        "def ending():\n"
+        "    time.sleep(1.5)\n"
+        "    open(%r, 'w').write('exit work done')\n"
+        "atexit.register(ending)\n" % str(tmp_path / "exited"))
+    body = simulator.text("hi")
+    env = cgi_environ(simulator.signed_query(TOKEN), body,
+                      extra_env={"WECHAT_SKILL_MODULES": "slow_exit", "PYTHONPATH": str(tmp_path)})
+    with subprocess.Popen([sys.executable, os.path.join(ROOT, "code.py")], env=env, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as process:
+        process.stdin.write(body)
+        process.stdin.close()
+        answer = process.stdout.read()  # until EOF: what Apache waits for
+        still_running = process.poll() is None
+        assert process.wait(timeout=30) == 0
+    assert answer.startswith(b"Status: 200 OK") and b"<Content><![CDATA[ih]]></Content>" in answer
+    assert still_running
+    assert (tmp_path / "exited").read_text() == "exit work done"  # the exit itself still runs in full
