@@ -39,6 +39,24 @@ import web  # noqa: F401  (the floor: what any web.py CGI pays)
 sys.stdin.buffer.read(int(os.environ.get("CONTENT_LENGTH") or 0))  # unread input makes mod_cgid reset
 sys.stdout.write("Content-Type: text/plain\\r\\n\\r\\nsuccess")
 '''
+# The floor given the two process-level measures code.py takes under CGI (no cyclic collector; fds 0 and 1,
+# mod_cgid's socket, released as soon as the answer is written, so Apache need not wait for Python's exit):
+# ours against it is what our own code costs, for information; the target is against the plain floor.
+IMPORT_WEB_FLOOR_ALIKE = '''#!{python}
+import gc
+gc.disable()
+import os
+import sys
+
+import web  # noqa: F401
+
+sys.stdin.buffer.read(int(os.environ.get("CONTENT_LENGTH") or 0))
+sys.stdout.write("Content-Type: text/plain\\r\\n\\r\\nsuccess")
+sys.stdout.flush()
+devnull = os.open(os.devnull, os.O_RDWR)
+os.dup2(devnull, 0)
+os.dup2(devnull, 1)
+'''
 BARE_WSGI = '''#!{python}
 """A bare WSGI hello-world behind flup, served the way code.py is (FcgidWrapper ... fcgi)."""
 from flup.server.fcgi import WSGIServer
@@ -149,12 +167,13 @@ def deployed(mode, script=None, python=None, source=None):
 
 
 def cgi_latency(requests=60, rounds=3, before=None):
-    servers = {"ours": deployed("cgi"), "floor": deployed("cgi", IMPORT_WEB_FLOOR)}
+    servers = {"ours": deployed("cgi"), "floor": deployed("cgi", IMPORT_WEB_FLOOR),
+               "alike": deployed("cgi", IMPORT_WEB_FLOOR_ALIKE)}
     if before:
         servers["before"] = deployed("cgi", source=before)
     ours, floor = servers["ours"], servers["floor"]
     try:
-        ratios, medians, before_ratios = [], [], []
+        ratios, medians, before_ratios, alike_ratios = [], [], [], []
         for round_ in range(rounds):
             times = {name: [] for name in servers}
             for i in range(requests):  # interleaved, so drift hits all alike
@@ -167,12 +186,15 @@ def cgi_latency(requests=60, rounds=3, before=None):
                     assert response.status == 200, response
             medians.append((statistics.median(times["ours"]), statistics.median(times["floor"])))
             ratios.append(medians[-1][0] / medians[-1][1])
+            alike_ratios.append(medians[-1][0] / statistics.median(times["alike"]))
             if before:
                 before_ratios.append(statistics.median(times["before"]) / medians[-1][1])
         ratio = statistics.median(ratios)
         ours_ms, floor_ms = statistics.median(m[0] for m in medians), statistics.median(m[1] for m in medians)
         print("cgi     median %.1f ms vs import-web floor %.1f ms: %.2fx (rounds %s; target <= 1.12x: %s)"
               % (ours_ms, floor_ms, ratio, " ".join("%.2f" % r for r in ratios), "meets" if ratio <= 1.12 else "MISSES"))
+        print("cgi     for information: ours vs that floor with code.py's gc.disable() and early release of stdin/stdout: "
+              "%.2fx (rounds %s)" % (statistics.median(alike_ratios), " ".join("%.2f" % r for r in alike_ratios)))
         if before:
             print("cgi     before (%s): %.2fx the floor (rounds %s)"
                   % (before, statistics.median(before_ratios), " ".join("%.2f" % r for r in before_ratios)))
