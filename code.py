@@ -8,10 +8,19 @@
     application                              WSGI, for mod_wsgi or any WSGI server
 """
 
+import gc
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if __name__ == "__main__" and "GATEWAY_INTERFACE" in os.environ:
+    # A CGI process lives for one request. The cyclic collector would spend ~4 ms of it (5% of the
+    # request) walking the objects that imports create, to find almost nothing: reference counting frees
+    # the rest, and exit frees all. main() turns it back on in every mode but CGI.
+    gc.disable()
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.path[0] != HERE:  # run as a script, Python put it there already; twice costs a stat per import
+    sys.path.insert(0, HERE)
 
 try:
     import web  # noqa: E402
@@ -131,6 +140,27 @@ def run_cgi():
     import wsgiref.handlers
 
     wsgiref.handlers.CGIHandler().run(serving("cgi"))
+    let_the_answer_go()
+
+
+def let_the_answer_go():
+    """Hand Apache the end of the answer now, not when the process is gone.
+
+    mod_cgid gives a CGI script one socket as its stdin and stdout, and ends the response when the last
+    descriptor on it closes: at exit, after Python has torn down every module and object (~10 ms, an
+    eighth of the request). Pointing fds 0 and 1 at /dev/null closes it once the answer is written and
+    the body drained; the exit itself still runs in full (atexit, flushes, stderr to the error log).
+    """
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        return  # the client is gone (or stdout closed): nothing to hand over
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+    finally:
+        os.close(devnull)
 
 
 def keep_data_dir_owner():
@@ -212,6 +242,8 @@ def main(argv=None):
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     mode, address = choose_mode(args, os.environ)
+    if mode != "cgi":
+        gc.enable()  # a long-lived process needs its collector (see the top of this file)
     if mode == "cgi":
         return run_cgi()
     if mode == "fcgi":

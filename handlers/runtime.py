@@ -1,12 +1,11 @@
 """Per-process plumbing: current settings (re-read when config.ini changes) and the request log."""
 
-import logging
 import os
-import sys
 import threading
-import time
 
+from wechat import log as logline
 from wechat.config import config_path, load_settings
+from wechat.log import log
 from wechat.store import StoreError, open_store
 
 _cache = {}  # one entry: (config path, its change times) -> Settings
@@ -51,7 +50,7 @@ def current_store(settings):
         try:
             _stores[key] = open_store(settings)
         except StoreError as e:
-            logging.getLogger("wechat").error("store unavailable: %s", e)
+            log.error("store unavailable: %s", e)
             return None
     return _stores[key]
 
@@ -79,56 +78,12 @@ def request_age_window(settings):
 def configure_logging(settings):
     """Send the 'wechat' logger to stderr (Apache's error log under CGI) or the configured file.
 
-    Never stdout: under CGI, stdout is the HTTP response body.
+    Never stdout: under CGI, stdout is the HTTP response body. `logging` itself is loaded only when
+    something beyond the request line is logged (wechat/log.py).
     """
-    logger = logging.getLogger("wechat")
-    target = settings.log_file or "<stderr>"
-    if getattr(logger, "_wechat_target", None) == target:
-        return logger
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    if settings.log_file:
-        handler = logging.FileHandler(settings.log_file, encoding="utf-8")
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s wechat %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    logger._wechat_target = target
-    logger._wechat_handler = handler
-    return logger
-
-
-_stamp = [None, ""]  # (second, its formatted local time): strftime once a second, not once a line
+    logline.send_to(settings.log_file or "")
 
 
 def log_request_line(text):
-    """One INFO line shaped like every other, without logging's per-record machinery (~40 us a request).
-
-    Falls back to the logger whenever anything else listens to it (a test's capture, another handler).
-    """
-    logger = log
-    handlers = logger.handlers
-    if (len(handlers) != 1 or handlers[0] is not getattr(logger, "_wechat_handler", None) or logger.disabled
-            or logger.level > logging.INFO or handlers[0].level > logging.INFO):
-        logger.info("%s", text)
-        return
-    handler = handlers[0]
-    now = time.time()
-    second = int(now)
-    if _stamp[0] != second:
-        _stamp[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        _stamp[0] = second
-    line = "%s,%03d wechat INFO %s\n" % (_stamp[1], (now - second) * 1000, text)
-    handler.acquire()
-    try:
-        handler.stream.write(line)
-        handler.stream.flush()
-    except Exception:
-        pass  # a log that cannot be written must not cost the follower the reply
-    finally:
-        handler.release()
-
-
-log = logging.getLogger("wechat")
+    """The request's one INFO line, shaped like every other, without logging's machinery (wechat/log.py)."""
+    logline.write_line(text)

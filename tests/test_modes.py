@@ -37,6 +37,14 @@ def test_a_bad_address_is_a_clear_error():
 
 def run_cgi(query, body=b"", method="POST", path_info=None, extra_env=None):
     """Run code.py the way Apache's mod_cgi does: CGI variables in the environment, body on stdin."""
+    env = cgi_environ(query, body, method, path_info, extra_env)
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "code.py")], input=body, env=env,
+                            capture_output=True, timeout=30)
+    head, _, content = result.stdout.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), content, result.stderr.decode("utf-8", "replace")
+
+
+def cgi_environ(query, body=b"", method="POST", path_info=None, extra_env=None):
     env = {
         "PATH": "/usr/bin:/bin",
         "GATEWAY_INTERFACE": "CGI/1.1",
@@ -56,10 +64,7 @@ def run_cgi(query, body=b"", method="POST", path_info=None, extra_env=None):
     if path_info is not None:
         env["PATH_INFO"] = path_info
     env.update(extra_env or {})
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "code.py")], input=body, env=env,
-                            capture_output=True, timeout=30)
-    head, _, content = result.stdout.partition(b"\r\n\r\n")
-    return head.decode("latin-1"), content, result.stderr.decode("utf-8", "replace")
+    return env
 
 
 @pytest.mark.parametrize("path_info", [None, "", "/"], ids=["no-path-info", "empty-path-info", "slash"])
@@ -110,3 +115,64 @@ def test_fd0_listening_socket_is_detected_as_fastcgi():
     finally:
         listener.close()
         os.unlink(path)
+
+
+@pytest.mark.parametrize("request_method, serve, expected", [
+    ("POST", "wsgiref.handlers:CGIHandler.run", "False"),  # one request: no collector (CGI start-up cost)
+    (None, "handlers.devserver:serve", "True"),  # the dev server lives on: it keeps its collector
+])
+def test_only_a_cgi_process_runs_without_the_garbage_collector(request_method, serve, expected):
+    module, _, attribute = serve.partition(":")
+    owner, _, name = attribute.rpartition(".")
+    code = ("import gc, importlib, runpy, sys; m = importlib.import_module(%r); target = getattr(m, %r) if %r else m\n"
+            "setattr(target, %r, lambda *a, **k: print('collector on:', gc.isenabled()))\n"
+            "sys.argv = ['code.py', '127.0.0.1:1']; runpy.run_path(%r, run_name='__main__')"
+            % (module, owner, owner, name, os.path.join(ROOT, "code.py")))
+    env = dict(os.environ, GATEWAY_INTERFACE="CGI/1.1")
+    if request_method:
+        env["REQUEST_METHOD"] = request_method
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=env,
+                            stdin=subprocess.DEVNULL, cwd=ROOT)
+    assert "collector on: %s" % expected in result.stdout, result.stderr
+
+
+def test_each_cgi_request_reads_config_ini_as_it_is_now_and_the_environment_wins(tmp_path):
+    config = tmp_path / "config.ini"
+    env = {"WECHAT_CONFIG": str(config)}
+
+    def status(token, extra_env=None):
+        head, _, _ = run_cgi(simulator.signed_query(token), simulator.text("hi"), extra_env=dict(env, **(extra_env or {})))
+        return head.split("\r\n")[0]
+
+    def write(token):
+        config.write_text("[wechat]\ntoken = %s\n\n[server]\ndata_dir = %s\n" % (token, tmp_path / "var"))
+
+    write("firstToken1")
+    assert status("firstToken1") == "Status: 200 OK"
+    write("secondToken2")  # the admin edits config.ini: the very next request sees it
+    assert (status("firstToken1"), status("secondToken2")) == ("Status: 403 Forbidden", "Status: 200 OK")
+    assert status("envToken3", {"WECHAT_TOKEN": "envToken3"}) == "Status: 200 OK"
+    assert status("secondToken2", {"WECHAT_TOKEN": "envToken3"}) == "Status: 403 Forbidden"
+
+
+def test_the_answer_leaves_before_the_cgi_process_has_finished_exiting(tmp_path):
+    """Apache (mod_cgid) ends the response when stdin/stdout close: that must not wait for Python's exit."""
+    (tmp_path / "slow_exit.py").write_text(
+        "import atexit, time\n"
+        "def ending():\n"
+        "    time.sleep(1.5)\n"
+        "    open(%r, 'w').write('exit work done')\n"
+        "atexit.register(ending)\n" % str(tmp_path / "exited"))
+    body = simulator.text("hi")
+    env = cgi_environ(simulator.signed_query(TOKEN), body,
+                      extra_env={"WECHAT_SKILL_MODULES": "slow_exit", "PYTHONPATH": str(tmp_path)})
+    with subprocess.Popen([sys.executable, os.path.join(ROOT, "code.py")], env=env, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as process:
+        process.stdin.write(body)
+        process.stdin.close()
+        answer = process.stdout.read()  # until EOF: what Apache waits for
+        still_running = process.poll() is None
+        assert process.wait(timeout=30) == 0
+    assert answer.startswith(b"Status: 200 OK") and b"<Content><![CDATA[ih]]></Content>" in answer
+    assert still_running
+    assert (tmp_path / "exited").read_text() == "exit work done"  # the exit itself still runs in full

@@ -1,6 +1,5 @@
 """Settings in one place: config.ini (or $WECHAT_CONFIG), with environment variables on top."""
 
-import configparser
 import os
 
 from wechat.record import Record
@@ -178,24 +177,15 @@ def load_settings(environ=None):
     """Read the ini file (if any), apply environment overrides, validate, return Settings."""
     environ = os.environ if environ is None else environ
     path = config_path(environ)
-    parser = configparser.ConfigParser(interpolation=None)
-    source = ""
-    if os.path.exists(path):
-        try:
-            with open(path, encoding="utf-8-sig") as f:
-                parser.read_file(f)
-        except OSError as e:
-            raise ConfigError(unreadable_config(path, e), "unreadable")
-        except (configparser.Error, UnicodeDecodeError) as e:
-            raise ConfigError("Cannot read %s: %s; correct it (config.example.ini shows the format) and check "
-                              "with `python manage.py doctor`." % (path, str(e).splitlines()[0].rstrip(".")))
-        source = path
+    sections = read_ini(path)
+    source = path if sections is not None else ""
+    sections = sections or {}
     kinds = {name: type(default) for name, default in Settings.defaults.items()}
     values = {"source": source}
     for name, (section, env_name) in SOURCES.items():
         raw = environ.get(env_name)
-        if raw is None and parser.has_option(section, name):
-            raw = parser.get(section, name)
+        if raw is None:
+            raw = sections.get(section, {}).get(name)
         if raw is not None:
             kind = kinds[name]
             values[name] = raw.strip() if kind is str else _convert(name, kind, raw)
@@ -209,6 +199,66 @@ def load_settings(environ=None):
             % settings.encrypt_mode
         )
     return settings
+
+
+def read_ini(path):
+    """{section: {option: value}} as configparser reads the file, or None when there is no file."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ConfigError(unreadable_config(path, e), "unreadable")
+    # utf-8-sig and universal newlines, as a text-mode open would (without loading that codec)
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as e:
+        raise ConfigError(malformed_config(path, e))
+    sections = plain_ini(text)
+    if sections is None:  # something beyond the plain shape: configparser decides, with its own errors
+        import configparser
+
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(text, path)
+        except configparser.Error as e:
+            raise ConfigError(malformed_config(path, e))
+        sections = {name: dict(parser.items(name)) for name in parser.sections()}
+    return sections
+
+
+def plain_ini(text):
+    """The sections of an ini file in the plain shape config.example.ini has, read exactly as configparser
+    reads them; None for anything else (continuation lines, `:`, repeats, [DEFAULT] ...).
+
+    configparser costs a CGI request ~1 ms to import (it compiles its regular expressions): a message's
+    path reads the common shape without it and leaves the rest, errors included, to it.
+    """
+    sections, current = {}, None
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if line[0].isspace():
+            return None  # indented: a continuation line or an indented option
+        if stripped[0] == "[":
+            name = stripped[1:-1]
+            if stripped[-1] != "]" or not name or name in sections or name == "DEFAULT":
+                return None
+            current = sections[name] = {}
+            continue
+        option, equals, value = stripped.partition("=")
+        option = option.rstrip().lower()
+        if current is None or not equals or ":" in option or not option or option in current:
+            return None
+        current[option] = value.strip()
+    return sections
+
+
+def malformed_config(path, error):
+    return ("Cannot read %s: %s; correct it (config.example.ini shows the format) and check with "
+            "`python manage.py doctor`." % (path, str(error).splitlines()[0].rstrip(".")))
 
 
 def unreadable_config(path, error):
