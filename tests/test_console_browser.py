@@ -117,12 +117,36 @@ def fill(driver, name, value):
 def click(driver, selector=None, element=None):
     """Click a submit button or link and wait for the next page (a click returns before it has loaded)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
     page = driver.find_element(By.TAG_NAME, "html")
-    (element or driver.find_element(By.CSS_SELECTOR, selector)).click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    for attempt in range(3):
+        try:
+            (element or driver.find_element(By.CSS_SELECTOR, selector)).click()
+            break
+        except (StaleElementReferenceException, WebDriverException) as e:
+            # chromedriver now and then loses a node it has just found ("does not belong to the document");
+            # the click did not happen, so it is safe to find the element again and click once more.
+            if element is not None or attempt == 2 or "belong to the document" not in str(e) and \
+                    not isinstance(e, StaleElementReferenceException):
+                raise
+    def page_gone(_):
+        try:
+            page.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:  # chromedriver's other way of saying the page is gone
+            if "belong to the document" in str(e):
+                return True
+            raise
+
+    WebDriverWait(driver, 15).until(page_gone)
+    # The old page is gone; the next one may still be arriving (a redirect after a POST): an element found
+    # before it is complete can vanish under the next click.
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def text_of(driver, selector):

@@ -22,7 +22,6 @@ the store fails, the message is still answered (without de-duplication) and its 
 """
 
 import hashlib
-import logging
 import marshal
 import os
 import struct
@@ -31,6 +30,7 @@ import time
 import zlib
 
 from wechat import datafiles
+from wechat.log import log
 from wechat.replies import SUCCESS
 from wechat.store import LOG_FIELDS, NEW, REPLAYED, StoreError
 
@@ -49,7 +49,6 @@ MERGE_SECONDS = 30.0  # ... or once its oldest record is this old
 MIN_NONCE_MEMORY = 300.0  # claims are kept at least this long, whatever the request-age window
 RECORD_MARK = "wechat-journal-record:"  # prefixes a record written into the error log
 
-log = logging.getLogger("wechat")
 
 
 class ReplayedRequest(Exception):

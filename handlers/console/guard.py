@@ -8,16 +8,16 @@ No web.py here: page.py turns these answers into cookies, redirects and status c
 import hashlib
 import hmac
 import json
-import logging
 import secrets
 import time
+
+from wechat.log import log
 
 FAIL_LIMIT = 5  # failed logins from one address ...
 LOCK_SECONDS = 15 * 60  # ... within this long lock that address out for this long
 AUDIT_KEEP = 100  # admin actions shown on the status page (all of them go to the log)
 AUDIT_SECONDS = 90 * 86400
 
-log = logging.getLogger("wechat")
 
 
 def _session_key(token):

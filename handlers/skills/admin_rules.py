@@ -1,12 +1,11 @@
 """The admin's rules file as skills: greeting, keyword rules, menu clicks first; the default reply last."""
 
-import logging
 import os
 import time
 
 from handlers.skills.registry import ADMIN_RULES, on
+from wechat.log import log
 
-log = logging.getLogger("wechat")
 _files = {}  # path -> RulesFile, so a long-lived process re-reads only on change
 _absent = {}  # path -> time.monotonic() until which a missing file is not looked for again
 ABSENT_RECHECK_SECONDS = 1.0  # a new replies.ini is noticed within a second, without a stat() per message

@@ -11,11 +11,11 @@ WSGI) use a thread. Under CGI, Apache kills the script a few seconds after the r
 worker is a forked process in its own session that outlives it.
 """
 
-import logging
 import os
 import threading
 
-log = logging.getLogger("wechat")
+from wechat.log import log
+
 TOOK, ABANDONED = b"T", b"A"
 
 
@@ -102,6 +102,8 @@ def _forked(call, budget, deliver_late):
 
 def _detach_stdio():
     """Let go of the pipes to Apache (it waits for their end) and log to a file instead of stderr."""
+    import logging
+
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)

@@ -18,13 +18,12 @@ Exactly one party keeps a given answer for later: the `handed` marker is taken w
 add, by the giving-up delivery (when the answer turned up at the last moment) or by the worker.
 """
 
-import logging
 import time
 
 from handlers.skills.long_text import OWED_REPLY_PREFIX
+from wechat.log import log
 from wechat.store import StoreError
 
-log = logging.getLogger("wechat")
 
 PREFIX = "late:"
 KEEP_SECONDS = 3600  # how long a running answer's state, and an answer kept for later, live in the store

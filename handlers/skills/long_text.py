@@ -7,11 +7,11 @@ Why the store and not the follower's session: it works whenever the store does (
 sessions), it expires by itself, and every process sees it (a CGI request is a process of its own).
 """
 
-import logging
 import re
 import time
 
-log = logging.getLogger("wechat")
+from wechat.log import log
+
 
 MAX_TEXT_BYTES = 2048  # WeChat drops a passive text reply whose Content is longer (UTF-8 bytes)
 PART_BYTES = MAX_TEXT_BYTES - 200  # room for the hints put around a part (see continuation.py)

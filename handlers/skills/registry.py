@@ -32,7 +32,6 @@ One rule for a skill that raises, whatever kind it is: its traceback is logged a
 `success` (no later skill answers in its place: a crash is not "no answer").
 """
 
-import logging
 import re
 import time
 import traceback
@@ -40,11 +39,11 @@ import traceback
 from handlers.skills.budget import run_detached, run_with_budget, send_late
 from handlers.skills.long_text import OWED_PREFIX, OWED_REPLY_PREFIX, fit_reply
 from handlers.skills.session import Session
+from wechat.log import log
 from wechat.record import Record
-from wechat.store.prefetch import PrefetchingStore
 from wechat.replies import EmptyReply
+from wechat.store.prefetch import PrefetchingStore
 
-log = logging.getLogger("wechat")
 # A wait's cancel, what the follower is still owed, and the answer to a question outrank everything;
 # the admin's rules file outranks every other skill.
 CANCEL, OWED, CONVERSATION, ADMIN_RULES, EXACT, PATTERN, CATCH_ALL = -4, -3, -2, -1, 0, 1, 2

@@ -11,14 +11,13 @@ first, this skill's changes are replayed onto what that writer saved (a key set 
 same key set there; increment() and append() add up; other keys are left as the other writer left them).
 """
 
-import logging
 import random
 import secrets
 import time
 
+from wechat.log import log
 from wechat.store import StoreError
 
-log = logging.getLogger("wechat")
 
 
 def _json():

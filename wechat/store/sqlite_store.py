@@ -139,9 +139,9 @@ class SQLiteStore:
             if self.marks.until(follower) <= now:
                 return {}, (None, "")  # nothing was written for this follower that could still be live
         except OSError as e:
-            import logging
+            from wechat.log import log
 
-            logging.getLogger("wechat").warning("follower marks unusable (%s): the store is read for every message", e)
+            log.warning("follower marks unusable (%s): the store is read for every message", e)
         self._sessions()
         # One statement for what every message of a follower may read: the kv keys, then the session.
         rows = self._run("SELECT key, value, NULL FROM kv WHERE key IN (%s) AND expires > ? UNION ALL "

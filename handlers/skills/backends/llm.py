@@ -6,14 +6,13 @@ model, the outcome, the latency and the token counts; never the API key, the que
 """
 
 import json
-import logging
 import re
 import time
 
 from wechat.http import Unreachable, fetch
+from wechat.log import log
 from wechat.record import Record
 
-log = logging.getLogger("wechat")
 
 # What an API says when its content filter refused the question (OpenAI, Azure, DashScope, Moonshot, Zhipu).
 FILTER_CODES = re.compile(r"content.?filter|content.?policy|data_inspection|sensitive|risk|1301", re.I)
