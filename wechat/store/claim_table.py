@@ -14,19 +14,11 @@ to be forgotten early.
 """
 
 import hashlib
-import mmap
-import os
 import struct
 import threading
 import time
 
-from wechat import datafiles
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
-    import msvcrt
+from wechat.store import mapped_file
 
 SLOT = struct.Struct("<12s8sId")  # id hash, digest hash, created (s), lease_until: 32 bytes
 CREATED = struct.Struct("<I")  # at offset 20 of a slot
@@ -56,58 +48,21 @@ class ClaimTable:
 
     def _mapped(self):
         if self._map is None:
-            self._open()
+            try:
+                self._fd, self._map = mapped_file.open_mapped(self.path, SIZE, MAGIC, self._fill)
+            except mapped_file.NotOurFile as e:
+                raise ClaimTableError("claim table: %s; delete it (it is rebuilt)" % e)
         return self._map
 
-    def _open(self):
-        try:
-            fd = os.open(self.path, os.O_RDWR)
-        except FileNotFoundError:
-            self._create()
-            fd = os.open(self.path, os.O_RDWR)
-        try:
-            if os.fstat(fd).st_size != SIZE:
-                raise ClaimTableError("claim table %s has the wrong size; delete it (it is rebuilt)" % self.path)
-            self._map = mmap.mmap(fd, SIZE)
-            if self._map[: len(MAGIC)] != MAGIC:
-                raise ClaimTableError("%s is not a claim table; delete it (it is rebuilt)" % self.path)
-        except BaseException:
-            os.close(fd)
-            self._map = None
-            raise
-        self._fd = fd
-
-    def _create(self):
-        """Allocate the whole file before it is in place, so no process ever maps a part that may be missing."""
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        partial = "%s.%d.%d.new" % (self.path, os.getpid(), threading.get_ident())
-        fd = datafiles.create(partial, os.O_RDWR | os.O_TRUNC)
-        try:
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(fd, 0, SIZE)
-            else:
-                os.ftruncate(fd, SIZE)
-            os.write(fd, MAGIC)
-            os.close(fd)
-            fd = None
-            try:
-                os.link(partial, self.path)
-            except FileExistsError:
-                pass  # another process made it first
-        finally:
-            if fd is not None:
-                os.close(fd)
-            os.unlink(partial)
+    @staticmethod
+    def _fill(table):
+        table[: len(MAGIC)] = MAGIC
 
     def _lock(self):
         self._threads.acquire()
         try:
             table = self._mapped()
-            if fcntl is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            else:
-                os.lseek(self._fd, 0, os.SEEK_SET)
-                msvcrt.locking(self._fd, msvcrt.LK_LOCK, 1)
+            mapped_file.lock(self._fd, True)
         except BaseException:
             self._threads.release()
             raise
@@ -115,11 +70,7 @@ class ClaimTable:
 
     def _unlock(self):
         try:
-            if fcntl is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            else:
-                os.lseek(self._fd, 0, os.SEEK_SET)
-                msvcrt.locking(self._fd, msvcrt.LK_UNLCK, 1)
+            mapped_file.lock(self._fd, False)
         finally:
             self._threads.release()
 

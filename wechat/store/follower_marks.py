@@ -10,23 +10,15 @@ finds the mark in the past knows there is nothing to read. Marks are never lower
 Reads take no lock (an aligned 8-byte load); raising takes the file's flock, since it is a read, a
 compare and a write. A new file starts from the store's live rows (initial(): every session, and
 every key named `<prefix>:<follower>`), so state written before the file existed is not hidden.
-Like the claim table, the file is allocated in full before it is put in place; a damaged one is
-rebuilt the same way.
+The file is made like the claim table's (mapped_file.py); a damaged one is rebuilt the same way.
 """
 
 import hashlib
-import mmap
 import os
 import struct
 import threading
 
-from wechat import datafiles
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
-    import msvcrt
+from wechat.store import mapped_file
 
 BUCKETS = 1 << 16
 MARK = struct.Struct("<d")  # Unix time until which the bucket's followers may have state
@@ -58,74 +50,27 @@ class FollowerMarks:
         table = self._mapped()
         offset = self._offset(follower)
         with self._threads:
-            self._lock(True)
+            mapped_file.lock(self._fd, True)
             try:
                 if MARK.unpack_from(table, offset)[0] < until:
                     MARK.pack_into(table, offset, until)
             finally:
-                self._lock(False)
-
-    def _lock(self, take):
-        if fcntl is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_EX if take else fcntl.LOCK_UN)
-        else:
-            os.lseek(self._fd, 0, os.SEEK_SET)
-            msvcrt.locking(self._fd, msvcrt.LK_LOCK if take else msvcrt.LK_UNLCK, 1)
+                mapped_file.lock(self._fd, False)
 
     def _mapped(self):
         if self._map is None:
             with self._threads:
                 if self._map is None:
-                    self._open()
+                    try:
+                        self._fd, self._map = mapped_file.open_mapped(self.path, SIZE, MAGIC, self._fill)
+                    except mapped_file.NotOurFile:  # a truncated or foreign file: only a hint, so rebuilt
+                        os.unlink(self.path)
+                        self._fd, self._map = mapped_file.open_mapped(self.path, SIZE, MAGIC, self._fill)
         return self._map
 
-    def _open(self, rebuilt=False):
-        try:
-            fd = os.open(self.path, os.O_RDWR)
-        except FileNotFoundError:
-            self._create()
-            fd = os.open(self.path, os.O_RDWR)
-        table = None
-        try:
-            if os.fstat(fd).st_size == SIZE:
-                table = mmap.mmap(fd, SIZE)
-                if table[: len(MAGIC)] != MAGIC:
-                    table.close()
-                    table = None
-        except BaseException:
-            os.close(fd)
-            raise
-        if table is None:  # a truncated or foreign file: only a hint, so it is rebuilt from the store
-            os.close(fd)
-            if rebuilt:
-                raise OSError("follower marks %s could not be rebuilt" % self.path)
-            os.unlink(self.path)
-            return self._open(rebuilt=True)
-        self._fd, self._map = fd, table
-
-    def _create(self):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        partial = "%s.%d.%d.new" % (self.path, os.getpid(), threading.get_ident())
-        fd = datafiles.create(partial, os.O_RDWR | os.O_TRUNC)
-        try:
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(fd, 0, SIZE)
-            else:
-                os.ftruncate(fd, SIZE)
-            table = mmap.mmap(fd, SIZE)
-            try:
-                table[: len(MAGIC)] = MAGIC
-                for follower, expires in self._initial():
-                    offset = self._offset(follower)
-                    if MARK.unpack_from(table, offset)[0] < expires:
-                        MARK.pack_into(table, offset, expires)
-                table.flush()
-            finally:
-                table.close()
-            try:
-                os.link(partial, self.path)
-            except FileExistsError:
-                pass  # another process made it first (from the same rows)
-        finally:
-            os.close(fd)
-            os.unlink(partial)
+    def _fill(self, table):
+        table[: len(MAGIC)] = MAGIC
+        for follower, expires in self._initial():
+            offset = self._offset(follower)
+            if MARK.unpack_from(table, offset)[0] < expires:
+                MARK.pack_into(table, offset, expires)
