@@ -9,18 +9,20 @@ class Record:
     defaults = {}  # those that may be left out
 
     def __init__(self, *args, **kwargs):
-        if len(args) > len(self.fields):
-            raise TypeError("%s takes at most %d arguments" % (type(self).__name__, len(self.fields)))
-        values = dict(self.defaults)
-        values.update(zip(self.fields, args))
-        unknown = set(kwargs) - set(self.fields)
-        if unknown:
-            raise TypeError("%s has no field %s" % (type(self).__name__, ", ".join(sorted(unknown))))
-        values.update(kwargs)
-        missing = [name for name in self.fields if name not in values]
-        if missing:
+        fields = self.fields
+        if len(args) > len(fields):
+            raise TypeError("%s takes at most %d arguments" % (type(self).__name__, len(fields)))
+        values = self.__dict__
+        values.update(self.defaults)
+        values.update(zip(fields, args))
+        if kwargs:
+            unknown = set(kwargs).difference(fields)
+            if unknown:
+                raise TypeError("%s has no field %s" % (type(self).__name__, ", ".join(sorted(unknown))))
+            values.update(kwargs)
+        if len(values) < len(fields):  # only fields are set, so a count tells whether one is missing
+            missing = [name for name in fields if name not in values]
             raise TypeError("%s needs %s" % (type(self).__name__, ", ".join(missing)))
-        self.__dict__.update(values)
 
     def replace(self, **changes):
         """A copy with some fields changed."""
