@@ -327,11 +327,14 @@ def cmd_journal(args):
         from wechat.journal import JournalFile, read_records
 
         pending = JournalFile(settings.data_dir).pending()
-        count = 0
+        waiting, files = 0, 0
         for path in pending:
             with open(path, "rb") as f:
-                count += len(read_records(f.read()))
-        print("%d records in %d journal files waiting to be merged into the log" % (count, len(pending)))
+                # A file its process is still writing may be in the log already (an export merged it).
+                missing = [r for r in read_records(f.read()) if store.log_find(r["key"]) is None]
+            waiting += len(missing)
+            files += bool(missing)
+        print("%d records in %d journal files waiting to be merged into the log" % (waiting, files))
         return 0
     try:
         added = merge_journal(settings, store, args.from_log or ())

@@ -187,7 +187,7 @@ class WeChatEndpoint:
         record.msg_type = message.type
         store = current_store(settings)
         run_mode = web.ctx.env.get("wechat.run_mode", "wsgi")
-        journal = current_journal(settings)
+        journal = current_journal(settings, run_mode)
 
         def produce(deadline=None):
             return reply_to(message, settings, store, run_mode, deadline)

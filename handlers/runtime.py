@@ -55,8 +55,9 @@ def current_store(settings):
     return _stores[key]
 
 
-def current_journal(settings):
-    """The message journal for these settings, or None when `journal = off`."""
+def current_journal(settings, run_mode="wsgi"):
+    """The message journal for these settings, or None when `journal = off`; run_mode: "cgi" for a
+    one-request process (it shares a journal file with the others instead of starting its own)."""
     if not settings.journal:
         return None
     key = (settings.data_dir, settings.reply_budget_seconds, request_age_window(settings))
@@ -65,7 +66,8 @@ def current_journal(settings):
         from wechat.journal import Journal
 
         with _journals_lock:  # one per process: it holds the journal file open
-            journal = _journals.get(key) or Journal(settings.data_dir, settings.reply_budget_seconds, key[2])
+            journal = _journals.get(key) or Journal(settings.data_dir, settings.reply_budget_seconds, key[2],
+                                                           own_file=run_mode != "cgi")
             _journals[key] = journal
     return journal
 

@@ -95,8 +95,10 @@ def read_records(data):
 class Journal:
     """One per process and data dir; answer() is the whole protocol for one message."""
 
-    def __init__(self, data_dir, budget, nonce_window=600.0):
-        self.file = JournalFile(data_dir)
+    def __init__(self, data_dir, budget, nonce_window=600.0, own_file=True):
+        # own_file: this process lives for many requests and appends to a journal file of its own;
+        # False for one-request (CGI) processes, which share one
+        self.file = JournalFile(data_dir, own_file)
         self.budget = budget
         # A (timestamp, nonce) is acceptable until its timestamp is `window` old, and the timestamp may be
         # `window` ahead of our clock: remember it twice that long.
@@ -203,12 +205,12 @@ class Journal:
                 self._store_failed(e, "message spooled")
                 store = None
         try:
-            size, created = self.file.append(encode_record(record))
+            due = self.file.append(encode_record(record))
         except OSError as e:
             self._lost(record, e)
             return
-        if store is not None and (size >= MERGE_BYTES or time.time() - created >= MERGE_SECONDS):
-            self.merge(store, min(deadline, time.monotonic() + CLAIM_WAIT))
+        if due and store is not None:
+            self.merge(store, min(deadline, time.monotonic() + CLAIM_WAIT), live=False)
 
     def _merge_spool_if_any(self, store, deadline):
         """Redis: records spooled while it was away go in as soon as it is back (checked once a second)."""
@@ -216,16 +218,19 @@ class Journal:
         if now >= self._next_spool_check:
             self._next_spool_check = now + 1.0
             if self.file.pending():
-                self.merge(store, deadline)
+                self.merge(store, deadline, live=False)
 
-    def merge(self, store, deadline=None):
-        """Move the journal into the store's log; returns how many records were new. Never raises."""
+    def merge(self, store, deadline=None, live=True):
+        """Move the journal into the store's log; returns how many records were new. Never raises.
+
+        live: also what other processes are writing right now (for a reader that needs every record).
+        """
         try:
-            return self.file.merge(store, deadline)
+            return self.file.merge(store, deadline, live)
         except StoreError as e:
             self._store_failed(e, "journal kept for the next merge")
         except OSError as e:
-            log.error("journal %s not merged: %s", self.file.path, e)
+            log.error("journal in %s not merged: %s", self.file.directory, e)
         return 0
 
     def _store_failed(self, error, consequence):
@@ -240,9 +245,9 @@ class Journal:
         import json
 
         packed = base64.b64encode(zlib.compress(json.dumps(record, ensure_ascii=False).encode("utf-8"))).decode("ascii")
-        log.error("store unavailable and journal %s unwritable (%s): a %s message from %s was answered but is "
+        log.error("store unavailable and the journal in %s unwritable (%s): a %s message from %s was answered but is "
                   "not in the log; restore it with `manage.py journal merge --from-log <this log>`: %s%s",
-                  self.file.path, error, record["msg_type"], record["source"], RECORD_MARK, packed)
+                  self.file.directory, error, record["msg_type"], record["source"], RECORD_MARK, packed)
 
 
 def records_in_log(lines):
@@ -264,33 +269,87 @@ def records_in_log(lines):
 
 
 class JournalFile:
-    """data_dir/journal.log, appended by every process of this host, merged by whichever finds it due.
+    """The journal files of a data dir: the one this process appends to, and every process's, to merge or search.
 
-    Appends hold a shared flock for the duration of one write(); a merger renames the file to
-    *.merging (new appends create a fresh journal.log), takes the exclusive flock (waiting only for
-    appends in flight), reads it, hands the records to the store and unlinks it. An append that finds
-    its file renamed and unlinked (nlink 0) or being merged appends to the fresh one instead. A merge
-    that fails (store down) leaves its *.merging file for the next merge: merges are idempotent per key.
+    A long-lived process (FastCGI, WSGI) appends to a file of its own, journal.<pid>.<time>.log, and
+    holds its exclusive flock for as long as it writes there: an append is one write(), with no lock
+    taken and no stat. When the file is due for merging the process lets go of it (closes it) and
+    starts another at its next append. One-request processes (CGI), and systems without flock,
+    share journal.log instead: each append holds a shared flock for its one write(); a merger renames
+    journal.log to journal.<time>.<pid>.merging (the next append starts a fresh journal.log), then
+    takes that file's exclusive flock, which waits only for appends in flight.
+
+    Mergers run one at a time (journal.lock). A merge hands every file no process holds to the store
+    and deletes it; a merge for a reader (export, the console: `live`) also hands over the files
+    processes are still writing, and leaves them: merges are idempotent per key, so their owners
+    merging them again later adds nothing twice. A merge that fails (store down) leaves its files for
+    the next one.
     """
 
-    NAME = "journal.log"
+    SHARED = "journal.log"
     HEADER = b"#wechat journal, created %.3f\n"
 
-    def __init__(self, directory):
+    def __init__(self, directory, own=None):
         self.directory = directory
-        self.path = os.path.join(directory, self.NAME)
+        self.path = os.path.join(directory, self.SHARED)
+        # own: this process keeps a file of its own (needs flock: a merger must see whether it is held)
+        self.own = fcntl is not None and own is not False
         self._fd = None
-        self._created = 0.0
+        self._file_path = None
+        self._size = 0  # own file: bytes written to it, header included
+        self._due = None  # own file: time.time() at which its records are old enough to merge
+        self._created = 0.0  # journal.log: its creation time, from its header
         self._lock = threading.Lock()  # flup serves on threads: one fd, one append at a time
 
     def append(self, data):
-        """Append one encoded record; returns (file size after, file creation time)."""
+        """Append one encoded record; True when the journal is due for merging (size or age)."""
         with self._lock:
-            return self._append(data)
+            if self.own:
+                return self._append_own(data)
+            size, created = self._append_shared(data)
+            return size >= MERGE_BYTES or time.time() - created >= MERGE_SECONDS
 
-    def _append(self, line):
+    def _append_own(self, data):
+        if self._fd is None:
+            self._start_own_file()
+        written = os.write(self._fd, data)
+        self._check_written(written, data)
+        if self._due is None:  # the file's first record: it is due for merging this much later
+            self._due = time.time() + MERGE_SECONDS
+        self._size += written
+        return self._size >= MERGE_BYTES or time.time() >= self._due
+
+    def _start_own_file(self):
+        """Create, lock, then name the file: a merger never sees it under a journal name unheld."""
+        name = "journal.%d.%d.log" % (os.getpid(), time.time_ns())
+        partial = os.path.join(self.directory, name + ".new")
+        os.makedirs(self.directory, exist_ok=True)
+        fd = datafiles.create(partial, os.O_WRONLY | os.O_EXCL | os.O_APPEND)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            header = self.HEADER % time.time()
+            self._check_written(os.write(fd, header), header)
+            self._file_path = os.path.join(self.directory, name)
+            os.rename(partial, self._file_path)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.unlink(partial)
+            except OSError:
+                pass
+            raise
+        self._fd, self._size, self._due = fd, len(header), None
+
+    def _retire_own_file(self):
+        """Let go of this process's file (its records wait for a merger); the next append starts another."""
+        with self._lock:
+            if self.own and self._fd is not None:
+                os.close(self._fd)  # drops the flock: the file is free to merge and delete
+                self._fd = None
+
+    def _append_shared(self, line):
         for _ in range(5):
-            fd = self._open()
+            fd = self._open_shared()
             if fcntl is None:
                 try:
                     written = os.write(fd, line)
@@ -330,14 +389,14 @@ class JournalFile:
             os.close(self._fd)
         self._fd = None
 
-    def _open(self):
+    def _open_shared(self):
         if self._fd is not None:
             return self._fd
         for _ in range(5):
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
             except FileNotFoundError:
-                self._create()
+                self._create_shared()
                 continue
             try:
                 header = os.pread(fd, 64, 0) if hasattr(os, "pread") else b""
@@ -348,7 +407,7 @@ class JournalFile:
             return fd
         raise OSError("journal %s could not be opened" % self.path)
 
-    def _create(self):
+    def _create_shared(self):
         """Create journal.log with its header line in one step (link a finished file into place)."""
         os.makedirs(self.directory, exist_ok=True)
         partial = "%s.%d.%d.new" % (self.path, os.getpid(), threading.get_ident())
@@ -365,22 +424,25 @@ class JournalFile:
             os.unlink(partial)
 
     def pending(self):
-        """The files holding records not merged yet, oldest first."""
+        """The files holding records that may not be in the store's log yet: retired ones first."""
         try:
             names = os.listdir(self.directory)
         except OSError:
             return []
         found = sorted(n for n in names if n.startswith("journal.") and n.endswith(".merging"))
-        if self.NAME in names:
-            found.append(self.NAME)
+        found += sorted(n for n in names if n.startswith("journal.") and n.endswith(".log"))
         return [os.path.join(self.directory, n) for n in found]
 
-    def merge(self, store, deadline=None):
-        """Merge every pending file into the store's log (one merger at a time); returns the new records."""
+    def merge(self, store, deadline=None, live=True):
+        """Merge the pending files into the store's log (one merger at a time); returns the new records.
+
+        live: also the files other processes are still writing (left in place), as a reader needs.
+        """
         lock = self._merge_lock()
         if lock is False:
             return 0  # another process is merging right now
         try:
+            self._retire_own_file()
             try:
                 os.rename(self.path, os.path.join(
                     self.directory, "journal.%.6f.%d.merging" % (time.time(), os.getpid())))
@@ -388,7 +450,8 @@ class JournalFile:
                 pass
             except PermissionError:
                 pass  # Windows: a process has it open; merged next time
-            return sum(self._merge_file(store, path, deadline) for path in self.pending() if path != self.path)
+            return sum(self._merge_file(store, path, deadline, live)
+                       for path in self.pending() if path != self.path)
         finally:
             if lock is not None:
                 os.close(lock)
@@ -405,26 +468,36 @@ class JournalFile:
             os.close(fd)
             return False
 
-    def _merge_file(self, store, path, deadline):
+    def _merge_file(self, store, path, deadline, live):
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             return 0
         try:
+            held = False
             if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # waits only for appends in flight (one write() each)
-                if os.fstat(fd).st_nlink == 0:
+                if path.endswith(".merging"):
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # waits only for appends in flight (one write() each)
+                else:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        held = True  # its process is still writing it
+                if not held and os.fstat(fd).st_nlink == 0:
                     return 0
+            if held and not live:
+                return 0
             with os.fdopen(os.dup(fd), "rb") as f:
                 records = read_records(f.read())
             added = store.log_merge(records, deadline)
-            os.unlink(path)
+            if not held:
+                os.unlink(path)
             return added
         finally:
             os.close(fd)
 
     def find(self, key):
-        """The newest record of `key` still in the journal (not merged yet), or None."""
+        """The newest record of `key` still in a journal file, or None."""
         for path in reversed(self.pending()):
             try:
                 with open(path, "rb") as f:

@@ -161,7 +161,7 @@ def open_console():
     if store is None:
         raise refuse("503 Service Unavailable", "Store unavailable", "The store cannot be opened (the server's "
                                                                      "error log says why), so nobody can sign in.")
-    journal = current_journal(settings)
+    journal = current_journal(settings, web.ctx.env.get("wechat.run_mode", "wsgi"))
     if journal is not None:
         journal.merge(store)  # the newest messages wait in the journal file; the pages read the store's log
     return settings, store

@@ -1,0 +1,87 @@
+"""The journal's files: a process's own file is merged by others only once it is gone (or, for a reader, left
+in place), and nothing is merged twice."""
+
+import os
+import signal
+import subprocess
+import sys
+
+from tests.support import ROOT
+from wechat.journal import JournalFile, encode_record
+from wechat.store import LOG_FIELDS
+from wechat.store.sqlite_store import SQLiteStore
+
+WRITER = """
+import sys, time
+sys.path.insert(0, %r)
+from wechat.journal import JournalFile, encode_record
+from wechat.store import LOG_FIELDS
+journal = JournalFile(sys.argv[1], own=sys.argv[2] == "own")
+for i in range(int(sys.argv[3])):
+    record = dict.fromkeys(LOG_FIELDS)
+    record.update(received_at=time.time(), key="msg:oWriter:%%d" %% i, summary="from the writer %%d" %% i,
+                  msg_type="text", reply="<xml/>")
+    journal.append(encode_record(record))
+print("written", flush=True)
+time.sleep(60)  # alive, as a FastCGI process between requests
+""" % str(ROOT)
+
+
+def start_writer(data_dir, count, mode="own"):
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(data_dir), mode, str(count)],
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "written"
+    return writer
+
+
+def summaries(store):
+    return sorted(record["summary"] for record in store.log_iter())
+
+
+def journal_files(data_dir):
+    return sorted(name for name in os.listdir(data_dir) if name.startswith("journal.") and name.endswith(".log"))
+
+
+def test_a_live_process_file_is_merged_for_readers_kept_for_its_owner_and_deleted_once_it_is_gone(tmp_path):
+    store = SQLiteStore(str(tmp_path / "wechat.sqlite3"))
+    writer = start_writer(tmp_path, 3)
+    try:
+        assert len(journal_files(tmp_path)) == 1  # a file of its own, not the shared journal.log
+        assert JournalFile(str(tmp_path)).merge(store, live=False) == 0  # a due merge leaves a live file alone
+        assert summaries(store) == []
+        assert JournalFile(str(tmp_path)).merge(store) == 3  # a reader (export, console) needs every record now
+        assert len(journal_files(tmp_path)) == 1  # ... and the owner still writes there
+        assert JournalFile(str(tmp_path)).merge(store) == 0  # merging again adds nothing
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(10)
+    assert JournalFile(str(tmp_path)).merge(store, live=False) == 0  # its records were in the log already
+    assert journal_files(tmp_path) == []  # nobody holds the file now: merged and deleted
+    assert summaries(store) == ["from the writer %d" % i for i in range(3)]
+
+
+def test_a_killed_process_records_reach_the_log_at_the_next_due_merge(tmp_path):
+    store = SQLiteStore(str(tmp_path / "wechat.sqlite3"))
+    writer = start_writer(tmp_path, 2)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(10)
+    survivor = JournalFile(str(tmp_path))
+    record = dict.fromkeys(LOG_FIELDS)
+    record.update(received_at=1.0, key="msg:oSurvivor:1", summary="from the survivor", msg_type="text")
+    survivor.append(encode_record(record))
+    assert survivor.merge(store, live=False) == 3  # its own file, retired, and the dead process's
+    assert journal_files(tmp_path) == []
+    assert summaries(store) == ["from the survivor", "from the writer 0", "from the writer 1"]
+    assert survivor.find("msg:oSurvivor:1") is None and store.log_find("msg:oSurvivor:1")["summary"] == "from the survivor"
+
+
+def test_one_request_processes_share_one_file(tmp_path):
+    store = SQLiteStore(str(tmp_path / "wechat.sqlite3"))
+    for _ in range(2):
+        writer = start_writer(tmp_path, 1, mode="shared")
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(10)
+    assert journal_files(tmp_path) == ["journal.log"]
+    assert JournalFile(str(tmp_path)).find("msg:oWriter:0")["summary"] == "from the writer 0"
+    assert JournalFile(str(tmp_path)).merge(store, live=False) == 1  # one key, written by both
+    assert journal_files(tmp_path) == []
