@@ -23,6 +23,7 @@ the store fails, the message is still answered (without de-duplication) and its 
 
 import hashlib
 import marshal
+import operator
 import os
 import struct
 import threading
@@ -67,8 +68,15 @@ FRAME = struct.Struct("<4sII")
 FRAME_MAGIC = b"\x1eWJ1"
 
 
+_log_values = operator.itemgetter(*LOG_FIELDS)
+
+
 def encode_record(record):
-    payload = marshal.dumps(tuple(record.get(f) for f in LOG_FIELDS), 4)
+    try:
+        values = _log_values(record)
+    except KeyError:  # a record without some optional fields
+        values = tuple(record.get(f) for f in LOG_FIELDS)
+    payload = marshal.dumps(values, 4)
     return FRAME.pack(FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 

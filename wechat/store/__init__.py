@@ -60,6 +60,9 @@ class Claim(Record):
     defaults = {"digest": None, "lease_until": 0.0}
 
 
+CLAIMED = Claim(NEW)  # what nearly every claim returns: shared, never changed
+
+
 def open_store(settings):
     """The configured store: Redis when redis_url is set, else SQLite in data_dir. Imports lazily."""
     if settings.redis_url:

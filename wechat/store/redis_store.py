@@ -3,7 +3,7 @@
 import random
 import time
 
-from wechat.store import HELD, LOG_FIELDS, NEW, PRUNE_CHANCE, REPLAYED, Claim, StoreError
+from wechat.store import CLAIMED, HELD, LOG_FIELDS, NEW, PRUNE_CHANCE, REPLAYED, Claim, StoreError
 
 PREFIX = "wechat:"
 LOG_INDEX = PREFIX + "log"  # sorted set: message key scored by received_at
@@ -113,7 +113,7 @@ class RedisStore:
         if found[0] == REPLAYED:
             return Claim(REPLAYED)
         if found[0] == NEW:
-            return Claim(NEW)
+            return CLAIMED
         return Claim(HELD, found[1], float(found[2] or 0))
 
     def claim_takeover(self, key, old_lease_until, new_lease_until, deadline=None):

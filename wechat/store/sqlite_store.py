@@ -10,7 +10,7 @@ import random
 import threading
 import time
 
-from wechat.store import HELD, LOG_FIELDS, NEW, PRUNE_CHANCE, REPLAYED, Claim, StoreError
+from wechat.store import CLAIMED, HELD, LOG_FIELDS, PRUNE_CHANCE, REPLAYED, Claim, StoreError
 
 SCHEMA_VERSION = 3  # 1: kv + messages keyed by MsgId; 2: + messages.digest; 3: + latency_ms and tokens
 # Columns added since version 1 (SCHEMA below), with their types: _migrate adds them to a new log and to one
@@ -201,7 +201,7 @@ class SQLiteStore:
         if state == HELD:
             # The table keeps a hash of the digest: equal, or "another" (never equal to a real digest).
             return Claim(HELD, digest if same else "another body", held_lease)
-        return Claim(REPLAYED if state == REPLAYED else NEW)
+        return Claim(REPLAYED) if state == REPLAYED else CLAIMED
 
     def claim_takeover(self, key, old_lease_until, new_lease_until, deadline=None, keep_seconds=3600.0):
         try:
