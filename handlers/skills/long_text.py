@@ -11,6 +11,8 @@ import re
 import time
 
 from wechat.log import log
+from wechat.replies import TextReply
+from wechat.store import StoreError
 
 
 MAX_TEXT_BYTES = 2048  # WeChat drops a passive text reply whose Content is longer (UTF-8 bytes)
@@ -56,8 +58,6 @@ def last_break(head, pattern):
 
 def text_of(answer):
     """The text of a str or TextReply answer; None for any other reply."""
-    from wechat.replies import TextReply
-
     if isinstance(answer, TextReply):
         return answer.content
     return answer if isinstance(answer, str) else None
@@ -91,8 +91,6 @@ def fit_reply(answer, message, ctx):
         reply_text = with_more_hint(first, len(rest))
     else:
         reply_text = first.rstrip()
-    from wechat.replies import TextReply
-
     return TextReply(reply_text) if isinstance(answer, TextReply) else reply_text
 
 
@@ -116,7 +114,6 @@ def keep_owed(store, follower, parts):
     """Keep parts for the follower's next message; False (logged) when there is no store to keep them in."""
     import json
 
-    from wechat.store import StoreError
 
     if not parts:
         return True
@@ -136,7 +133,6 @@ def take_owed(store, follower):
     Not atomic: two messages from one follower in the same few milliseconds could both get the same
     part, which is harmless; a lost part is not possible.
     """
-    from wechat.store import StoreError
 
     key = OWED_PREFIX + follower
     try:
@@ -157,7 +153,6 @@ def take_owed(store, follower):
 
 
 def drop_owed(store, follower):
-    from wechat.store import StoreError
 
     try:
         store.delete(OWED_PREFIX + follower)
