@@ -329,9 +329,16 @@ def cmd_journal(args):
         pending = JournalFile(settings.data_dir).pending()
         waiting, files = 0, 0
         for path in pending:
-            with open(path, "rb") as f:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
                 # A file its process is still writing may be in the log already (an export merged it).
-                missing = [r for r in read_records(f.read()) if store.log_find(r["key"]) is None]
+                missing = [r for r in read_records(data) if store.log_find(r["key"]) is None]
+            except FileNotFoundError:
+                continue  # merged meanwhile
+            except StoreError as e:
+                print("manage.py journal status: %s" % e, file=sys.stderr)
+                return 1
             waiting += len(missing)
             files += bool(missing)
         print("%d records in %d journal files waiting to be merged into the log" % (waiting, files))

@@ -10,7 +10,7 @@ from wechat.store import StoreError, open_store
 
 _cache = {}  # one entry: (config path, its change times) -> Settings
 _stores = {}  # (redis_url, data_dir, retention) -> store; Redis keeps its connection pool per process
-_journals = {}  # (data_dir, budget, nonce window) -> Journal; it keeps its journal file open
+_journals = {}  # (data_dir, budget, nonce window, redis or not) -> Journal; it keeps its journal file open
 _journals_lock = threading.Lock()  # flup's first requests arrive on several threads at once
 DEFAULT_REQUEST_AGE = 600  # seconds; the setting max_request_age_seconds, where it exists, wins
 
@@ -60,15 +60,21 @@ def current_journal(settings, run_mode="wsgi"):
     one-request process (it shares a journal file with the others instead of starting its own)."""
     if not settings.journal:
         return None
-    key = (settings.data_dir, settings.reply_budget_seconds, request_age_window(settings))
+    key = (settings.data_dir, settings.reply_budget_seconds, request_age_window(settings), bool(settings.redis_url))
     journal = _journals.get(key)
     if journal is None:
         from wechat.journal import Journal
 
-        with _journals_lock:  # one per process: it holds the journal file open
-            journal = _journals.get(key) or Journal(settings.data_dir, settings.reply_budget_seconds, key[2],
-                                                           own_file=run_mode != "cgi")
-            _journals[key] = journal
+        with _journals_lock:  # one per process: it holds its journal file open
+            journal = _journals.get(key)
+            if journal is None:
+                for replaced in _journals.values():  # config.ini changed: its file must not stay held
+                    replaced.file.retire(for_good=True)
+                _journals.clear()
+                # With Redis the journal is only a spool for outages: one shared file, never held.
+                own_file = run_mode != "cgi" and not settings.redis_url
+                journal = _journals[key] = Journal(settings.data_dir, settings.reply_budget_seconds, key[2],
+                                                   own_file=own_file)
     return journal
 
 

@@ -85,3 +85,54 @@ def test_one_request_processes_share_one_file(tmp_path):
     assert JournalFile(str(tmp_path)).find("msg:oWriter:0")["summary"] == "from the writer 0"
     assert JournalFile(str(tmp_path)).merge(store, live=False) == 1  # one key, written by both
     assert journal_files(tmp_path) == []
+
+
+class Settings:
+    """What current_journal reads of the settings."""
+
+    journal = True
+    max_request_age_seconds = 600
+    redis_url = ""
+
+    def __init__(self, data_dir, budget):
+        self.data_dir, self.reply_budget_seconds = data_dir, budget
+
+
+def record_for(key, summary):
+    record = dict.fromkeys(LOG_FIELDS)
+    record.update(received_at=1.0, key=key, summary=summary, msg_type="text")
+    return encode_record(record)
+
+
+def test_a_journal_replaced_by_a_config_change_lets_go_of_its_file(tmp_path):
+    from handlers.runtime import current_journal
+
+    store = SQLiteStore(str(tmp_path / "wechat.sqlite3"))
+    before = current_journal(Settings(str(tmp_path), 4.5))
+    before.file.append(record_for("msg:o:1", "before the edit"))
+    after = current_journal(Settings(str(tmp_path), 3.0))  # the admin changed reply_budget_seconds
+    assert after is not before
+    assert JournalFile(str(tmp_path)).merge(store, live=False) == 1  # nobody holds the old file now
+    assert journal_files(tmp_path) == []
+    before.file.append(record_for("msg:o:2", "in flight during the edit"))  # a request still using it
+    assert JournalFile(str(tmp_path)).merge(store, live=False) == 1  # ... wrote to the shared file
+    assert summaries(store) == ["before the edit", "in flight during the edit"]
+
+
+def test_with_redis_the_journal_is_a_shared_spool_never_held(tmp_path):
+    from handlers.runtime import current_journal
+
+    settings = Settings(str(tmp_path), 4.5)
+    settings.redis_url = "redis://127.0.0.1:1/0"
+    assert not current_journal(settings).file.own
+    assert current_journal(Settings(str(tmp_path), 4.5)).file.own
+
+
+def test_an_own_file_deleted_by_hand_is_replaced_at_the_next_append(tmp_path):
+    journal = JournalFile(str(tmp_path))
+    journal.append(record_for("msg:o:1", "first"))
+    [name] = journal_files(tmp_path)
+    os.unlink(os.path.join(tmp_path, name))
+    journal.append(record_for("msg:o:2", "second"))
+    assert len(journal_files(tmp_path)) == 1 and journal_files(tmp_path) != [name]
+    assert JournalFile(str(tmp_path)).find("msg:o:2")["summary"] == "second"

@@ -48,6 +48,7 @@ STORE_RETRY_SECONDS = 1.0  # after a store failure, this process answers without
 MERGE_BYTES = 1024 * 1024  # merge the journal into the store's log once it holds about this much
 MERGE_SECONDS = 30.0  # ... or once its oldest record is this old
 MIN_NONCE_MEMORY = 300.0  # claims are kept at least this long, whatever the request-age window
+OWN_FILE_CHECK_SECONDS = 1.0  # how often a process looks whether its own journal file was deleted by hand
 RECORD_MARK = "wechat-journal-record:"  # prefixes a record written into the error log
 
 
@@ -279,7 +280,7 @@ def records_in_log(lines):
 class JournalFile:
     """The journal files of a data dir: the one this process appends to, and every process's, to merge or search.
 
-    A long-lived process (FastCGI, WSGI) appends to a file of its own, journal.<pid>.<time>.log, and
+    A long-lived process (FastCGI, WSGI) appends to a file of its own, journal.<time>.<pid>.log, and
     holds its exclusive flock for as long as it writes there: an append is one write(), with no lock
     taken and no stat. When the file is due for merging the process lets go of it (closes it) and
     starts another at its next append. One-request processes (CGI), and systems without flock,
@@ -306,6 +307,7 @@ class JournalFile:
         self._file_path = None
         self._size = 0  # own file: bytes written to it, header included
         self._due = None  # own file: time.time() at which its records are old enough to merge
+        self._check_at = 0.0  # own file: when to look again whether someone deleted it
         self._created = 0.0  # journal.log: its creation time, from its header
         self._lock = threading.Lock()  # flup serves on threads: one fd, one append at a time
 
@@ -318,18 +320,26 @@ class JournalFile:
             return size >= MERGE_BYTES or time.time() - created >= MERGE_SECONDS
 
     def _append_own(self, data):
+        now = time.time()
+        if self._fd is not None and now >= self._check_at:
+            self._check_at = now + OWN_FILE_CHECK_SECONDS
+            if os.fstat(self._fd).st_nlink == 0:
+                log.warning("journal file %s was deleted while this process wrote it; starting another",
+                            self._file_path)
+                os.close(self._fd)
+                self._fd = None
         if self._fd is None:
             self._start_own_file()
         written = os.write(self._fd, data)
         self._check_written(written, data)
         if self._due is None:  # the file's first record: it is due for merging this much later
-            self._due = time.time() + MERGE_SECONDS
+            self._due = now + MERGE_SECONDS
         self._size += written
-        return self._size >= MERGE_BYTES or time.time() >= self._due
+        return self._size >= MERGE_BYTES or now >= self._due
 
     def _start_own_file(self):
         """Create, lock, then name the file: a merger never sees it under a journal name unheld."""
-        name = "journal.%d.%d.log" % (os.getpid(), time.time_ns())
+        name = "journal.%d.%d.log" % (time.time_ns(), os.getpid())  # by name is by age
         partial = os.path.join(self.directory, name + ".new")
         os.makedirs(self.directory, exist_ok=True)
         fd = datafiles.create(partial, os.O_WRONLY | os.O_EXCL | os.O_APPEND)
@@ -348,12 +358,15 @@ class JournalFile:
             raise
         self._fd, self._size, self._due = fd, len(header), None
 
-    def _retire_own_file(self):
-        """Let go of this process's file (its records wait for a merger); the next append starts another."""
+    def retire(self, for_good=False):
+        """Let go of this process's file (its records wait for a merger); the next append starts another,
+        or, for_good (this journal is being replaced: config changed), appends to the shared journal.log."""
         with self._lock:
             if self.own and self._fd is not None:
                 os.close(self._fd)  # drops the flock: the file is free to merge and delete
                 self._fd = None
+            if for_good:
+                self.own = False
 
     def _append_shared(self, line):
         for _ in range(5):
@@ -450,7 +463,7 @@ class JournalFile:
         if lock is False:
             return 0  # another process is merging right now
         try:
-            self._retire_own_file()
+            self.retire()
             try:
                 os.rename(self.path, os.path.join(
                     self.directory, "journal.%.6f.%d.merging" % (time.time(), os.getpid())))
