@@ -81,9 +81,10 @@ def encode_record(record):
     return FRAME.pack(FRAME_MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 
-def read_records(data):
-    """The records in a journal file's bytes; a torn frame is skipped."""
-    records, at, end = [], data.find(FRAME_MAGIC), len(data)
+def read_rows(data):
+    """The records in a journal file's bytes, each as a tuple of LOG_FIELDS values; a torn frame is skipped."""
+    rows, at, end = [], data.find(FRAME_MAGIC), len(data)
+    fields = len(LOG_FIELDS)
     while 0 <= at <= end - FRAME.size:
         _, length, crc = FRAME.unpack_from(data, at)
         start = at + FRAME.size
@@ -93,12 +94,17 @@ def read_records(data):
                 values = marshal.loads(payload)
             except (EOFError, ValueError, TypeError):
                 values = None
-            if isinstance(values, tuple) and len(values) == len(LOG_FIELDS):
-                records.append(dict(zip(LOG_FIELDS, values)))
+            if type(values) is tuple and len(values) == fields:
+                rows.append(values)
                 at = data.find(FRAME_MAGIC, start + length)
                 continue
         at = data.find(FRAME_MAGIC, at + 1)
-    return records
+    return rows
+
+
+def read_records(data):
+    """The records in a journal file's bytes, as dicts."""
+    return [dict(zip(LOG_FIELDS, row)) for row in read_rows(data)]
 
 
 class Journal:
@@ -509,8 +515,8 @@ class JournalFile:
             if held and not live:
                 return 0
             with os.fdopen(os.dup(fd), "rb") as f:
-                records = read_records(f.read())
-            added = store.log_merge(records, deadline)
+                rows = read_rows(f.read())  # log_merge takes them as they are: no dict per record
+            added = store.log_merge(rows, deadline)
             if not held:
                 os.unlink(path)
             return added

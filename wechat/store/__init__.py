@@ -16,7 +16,8 @@ retry claims of the message journal (wechat/journal.py) and the message log:
     local_journal: True when every process using the store shares this host's data dir (SQLite): the
         journal batches records into the log; False (Redis): records go to the store at once
 
-    log_merge(records, deadline=None) -> how many were new (idempotent per record key: first one wins)
+    log_merge(records, deadline=None) -> how many were new (idempotent per record key: first one wins);
+        a record is a dict of LOG_FIELDS, or a tuple of their values in that order (the journal's rows)
     log_find(key, deadline=None) -> record | None
     log_iter(since=None, until=None) -> records, oldest first       log_prune(before) -> count
 

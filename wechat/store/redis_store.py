@@ -124,6 +124,8 @@ class RedisStore:
     # --- message log -------------------------------------------------------------------------
 
     def log_merge(self, records, deadline=None):
+        records = [dict(zip(LOG_FIELDS, r)) if type(r) is tuple else r for r in records]
+
         def args(record):
             return dict(keys=[PREFIX + "msg:" + record["key"], LOG_INDEX],
                         args=[record["key"], repr(float(record.get("received_at") or time.time())),

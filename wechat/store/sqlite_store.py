@@ -212,7 +212,7 @@ class SQLiteStore:
     # --- message log -------------------------------------------------------------------------
 
     def log_merge(self, records, deadline=None):
-        rows = [tuple(record.get(f) for f in LOG_FIELDS) for record in records]
+        rows = [r if type(r) is tuple else tuple(r.get(f) for f in LOG_FIELDS) for r in records]
         db = self.db
 
         def merge():
