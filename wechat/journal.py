@@ -10,8 +10,9 @@ WeChat waits 5 s, then retries the same message up to three times. For each mess
    reply (the first attempt died), it takes the message over and runs the skills itself. The same key
    with another body is a new message, answered and logged as a conflict; the same (timestamp, nonce)
    with another body is a replay (ReplayedRequest: the endpoint answers 403).
-3. The record (message, reply, outcome) is appended to data_dir/journal.log before the reply leaves:
-   one write() to an O_APPEND file, in the kernel when it returns, so it survives the process. The
+3. The record (message, reply, outcome) is appended to a journal file in the data dir before the reply
+   leaves: one write() to an O_APPEND file, in the kernel when it returns, so it survives the process
+   (JournalFile says which file: a process's own, or CGI's shared journal.log). The
    journal is merged into the store's log in batches (SQLite), or the record goes to the store at
    once (Redis, whose other hosts need it) and the file only spools what the store could not take.
    When even the file cannot be written (read-only or full disk), the whole record goes into one
