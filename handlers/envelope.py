@@ -6,6 +6,7 @@ Only an encrypted request loads the AES code.
 """
 
 from handlers.refused import Refused
+from handlers.render import render_envelope
 from wechat.config import ConfigError
 from wechat.xmlparse import ParseError, envelope_field
 
@@ -29,8 +30,6 @@ class SealedEnvelope:
         self.xml, self.crypto, self.timestamp, self.nonce = xml, crypto, timestamp, nonce
 
     def seal(self, reply):
-        from handlers.render import render_envelope
-
         return render_envelope(self.crypto.envelope(reply, self.timestamp, self.nonce))
 
 
@@ -43,13 +42,13 @@ def message_crypto(settings):
     Checked per message, not only in safe mode: an admin who switched the console to safe mode
     before config.ini gets this sentence in the error log rather than a mystery.
     """
-    from wechat.crypto import MessageCrypto
-
     if not settings.appid:
         raise ConfigError("Encrypted messages need the account's AppID: set appid under [wechat] or WECHAT_APPID.")
     account = (settings.token, settings.aes_key, settings.appid)
     crypto = _cryptos.get(account)
     if crypto is None:
+        from wechat.crypto import MessageCrypto
+
         try:
             crypto = MessageCrypto(*account)
         except ValueError as e:
@@ -69,8 +68,6 @@ def open_envelope(body, query, settings):
         if settings.encrypt_mode == "safe":
             raise Refused("400 Bad Request", "this server is in safe mode: messages must be encrypted", "plain-in-safe-mode")
         return PlainEnvelope(body)
-    from wechat.crypto import CryptoError
-
     crypto = message_crypto(settings)
     try:
         encrypted = envelope_field(body, "Encrypt")
@@ -81,7 +78,7 @@ def open_envelope(body, query, settings):
     try:
         crypto.check(query.get("msg_signature"), query.get("timestamp"), query.get("nonce"), encrypted)
         xml = crypto.decrypt(encrypted)
-    except CryptoError as e:
+    except crypto.Error as e:
         status = "403 Forbidden" if e.status == 403 else "400 Bad Request"
         raise Refused(status, "bad encrypted message", "bad-crypto", str(e))
     return SealedEnvelope(xml, crypto, query.get("timestamp"), query.get("nonce"))

@@ -45,6 +45,8 @@ def _cipher(key):
 
 
 class MessageCrypto:
+    Error = CryptoError  # what check() and decrypt() raise, for callers that import this module lazily
+
     def __init__(self, token, encoding_aes_key, appid):
         self.token = token
         self.key = decode_aes_key(encoding_aes_key)
