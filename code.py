@@ -178,8 +178,18 @@ def keep_data_dir_owner():
         keep(settings.data_dir, os.path.join(settings.data_dir, "wechat.sqlite3"))
 
 
+def report_crashes():
+    """A long-lived process that dies of a signal (a fault in a C extension) writes every thread's Python
+    stack to stderr, Apache's error log, first: otherwise the log says only "unexpected signal 11"."""
+    import faulthandler
+
+    faulthandler.enable(all_threads=True)
+
+
 def run_fcgi(address):
     from flup.server.fcgi import WSGIServer
+
+    report_crashes()
 
     if address is not None:  # a backend someone started (proxy-fcgi), perhaps as root
         keep_data_dir_owner()
