@@ -161,6 +161,11 @@ def deployed(mode, script=None, python=None, source=None):
         command.append("--dry-run")  # keep the reference script's own first line
     subprocess.run(command, check=True, capture_output=True,
                    env={"PATH": "/usr/bin:/bin", "WECHAT_CONFIG": os.path.join(app, "config.ini")})
+    with open(vhost, "a") as f:
+        # wrk keeps its 8 connections open; Apache's default closes each after 100 requests, and 1 request
+        # in 100 then waits for a new connection, which on these VMs sometimes takes ~1 s (a SYN sent
+        # again): p99 measured that, for every app alike (~900 ms in some rounds, ~9 ms in the others).
+        f.write("\nMaxKeepAliveRequests 0\n")
     server = apache.Apache(base, vhost, port).start()
     server.app, server.python, server.base = app, python, base
     return server
@@ -222,8 +227,10 @@ def fcgid_throughput(seconds, connections, rounds=3):
     servers = {"ours": deployed("fcgid"), "werobot": deployed("fcgid", WEROBOT_FLUP, python=bench_venv()),
                "bare": deployed("fcgid", BARE_WSGI)}
     try:
-        for server in servers.values():  # warm: Apache starts the FastCGI processes
-            wrk_run(server.url, 5, connections)
+        for server in servers.values():
+            # Warm: mod_fcgid starts the FastCGI processes a few at a time, and a request finding none free
+            # waits a whole second; after 5 s of warming, a round's p99 was still ~900 ms for every app.
+            wrk_run(server.url, 10, connections)
         runs = {name: [] for name in servers}
         for _ in range(rounds):  # interleaved rounds: drift hits all alike
             for name, server in servers.items():
