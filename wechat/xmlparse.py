@@ -126,23 +126,22 @@ def envelope_field(body, name):
         raise ParseError("empty body")
     parser = expat.ParserCreate()
     parser.buffer_text = True
-    state = {"depth": 0, "inside": False}
-    found = []
+    depth, inside, found = [0], [False], []  # lists: the handlers below change them
 
     def start(tag, attributes):
-        state["depth"] += 1
-        if state["depth"] == 1 and tag != "xml":
+        level = depth[0] = depth[0] + 1
+        if level == 1 and tag != "xml":
             raise ParseError("root element is <%s>, not <xml>" % tag[:40])
-        if state["depth"] > MAX_DEPTH:
+        if level > MAX_DEPTH:
             raise ParseError("elements nested too deeply")
-        state["inside"] = state["depth"] == 2 and tag == name
+        inside[0] = level == 2 and tag == name
 
     def end(tag):
-        state["depth"] -= 1
-        state["inside"] = False
+        depth[0] -= 1
+        inside[0] = False
 
     def text(data):
-        if state["inside"]:
+        if inside[0]:
             found.append(data)
 
     parser.StartDoctypeDeclHandler = _refuse_doctype
