@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from tests.support import ROOT
 from wechat.journal import JournalFile, encode_record
@@ -67,7 +68,7 @@ def test_a_killed_process_records_reach_the_log_at_the_next_due_merge(tmp_path):
     writer.wait(10)
     survivor = JournalFile(str(tmp_path))
     record = dict.fromkeys(LOG_FIELDS)
-    record.update(received_at=1.0, key="msg:oSurvivor:1", summary="from the survivor", msg_type="text")
+    record.update(received_at=time.time(), key="msg:oSurvivor:1", summary="from the survivor", msg_type="text")
     survivor.append(encode_record(record))
     assert survivor.merge(store, live=False) == 3  # its own file, retired, and the dead process's
     assert journal_files(tmp_path) == []
@@ -100,7 +101,7 @@ class Settings:
 
 def record_for(key, summary):
     record = dict.fromkeys(LOG_FIELDS)
-    record.update(received_at=1.0, key=key, summary=summary, msg_type="text")
+    record.update(received_at=time.time(), key=key, summary=summary, msg_type="text")  # not pruned as old
     return encode_record(record)
 
 

@@ -369,8 +369,8 @@ class JournalFile:
         """Let go of this process's file (its records wait for a merger); the next append starts another,
         or, for_good (this journal is being replaced: config changed), appends to the shared journal.log."""
         with self._lock:
-            if self.own and self._fd is not None:
-                os.close(self._fd)  # drops the flock: the file is free to merge and delete
+            if self._fd is not None and (self.own or for_good):
+                os.close(self._fd)  # an own file's flock goes with it: the file is free to merge and delete
                 self._fd = None
             if for_good:
                 self.own = False

@@ -7,6 +7,11 @@ class Record:
 
     fields = ()  # constructor arguments, in order
     defaults = {}  # those that may be left out
+    _field_set = frozenset()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._field_set = frozenset(cls.fields)
 
     def __init__(self, *args, **kwargs):
         fields = self.fields
@@ -16,11 +21,11 @@ class Record:
         values.update(self.defaults)
         values.update(zip(fields, args))
         if kwargs:
-            unknown = set(kwargs).difference(fields)
+            unknown = set(kwargs).difference(self._field_set)
             if unknown:
                 raise TypeError("%s has no field %s" % (type(self).__name__, ", ".join(sorted(unknown))))
             values.update(kwargs)
-        if len(values) < len(fields):  # only fields are set, so a count tells whether one is missing
+        if not values.keys() >= self._field_set:
             missing = [name for name in fields if name not in values]
             raise TypeError("%s needs %s" % (type(self).__name__, ", ".join(missing)))
 

@@ -65,7 +65,10 @@ def open_mapped(path, size, magic, fill):
             # Lookups land on random pages: without this, Linux maps 16 neighbours with each page a lookup
             # touches ("fault-around"), and 200 messages showed 13 of the claim table's 16 MiB in a
             # process's RSS (shared pages, there once per host, but what `ps` and the admin see).
-            table.madvise(mmap.MADV_RANDOM)
+            try:
+                table.madvise(mmap.MADV_RANDOM)
+            except OSError:
+                pass  # only a hint
     except BaseException:
         os.close(fd)
         raise
