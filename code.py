@@ -35,6 +35,7 @@ except ImportError:
 # every request and shows tracebacks to clients. `--debug` or config turns it back on.
 web.config.debug = False
 
+from handlers.application import Application  # noqa: E402
 from handlers.endpoint import WeChatEndpoint  # noqa: E402,F401
 from handlers.headers import security_headers  # noqa: E402
 
@@ -58,7 +59,7 @@ urls = (
     "/admin/status", "handlers.console.status.Status",
 )
 
-app = web.application(urls, globals(), autoreload=False)
+app = Application(urls, globals(), autoreload=False)  # web.py's, with a cheaper URL match and ctx load
 app.add_processor(security_headers)
 
 
