@@ -154,9 +154,9 @@ def test_empty_and_missing_fields_are_empty_not_errors():
 
 def test_dedupe_keys_are_scoped_to_the_sender_and_events_to_event_and_key():
     text = m.parse_message(fixture("text"))
-    assert text.dedupe_key == "msg:%s:1234567890123456" % text.source
+    assert text.dedupe_key == "msg:1234567890123456:%s" % text.source
     click = m.parse_message(fixture("event_CLICK"))
-    assert click.dedupe_key == "evt:%s:1348831860:CLICK:%s" % (FOLLOWER, click.key)
+    assert click.dedupe_key == "evt:1348831860:%s:CLICK:%s" % (FOLLOWER, click.key)
     other = m.parse_message(fixture("text").replace(text.source.encode(), b"oSomeoneElse"))
     assert other.dedupe_key != text.dedupe_key
 
