@@ -62,3 +62,23 @@ def test_web_ctx_is_loaded_as_web_py_loads_it(environ):
     expected = dict(web.ctx)
     ours.load(dict(environ))
     assert dict(web.ctx) == expected
+
+
+def test_a_mapping_changed_in_place_or_a_bad_pattern_is_still_matched_as_web_py_would():
+    ours, theirs = both(("/a", "A", "/b", "B"))
+    assert ours._match(ours.mapping, "/a") == ("A", [])
+    for app in (ours, theirs):
+        app.mapping[0] = ("/a", "A2")  # same length, a new target
+    assert ours._match(ours.mapping, "/a") == theirs._match(theirs.mapping, "/a") == ("A2", [])
+    ours, theirs = both(("/ok", "Ok", "/bad(", "Bad"))  # web.py compiles a pattern only when it gets there
+    assert ours._match(ours.mapping, "/ok") == theirs._match(theirs.mapping, "/ok") == ("Ok", [])
+
+
+def test_real_script_name_set_after_the_app_was_built_is_used(monkeypatch):
+    ours, theirs = both(())
+    monkeypatch.setenv("REAL_SCRIPT_NAME", "")  # as a .wsgi file may, after importing code.py
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/admin/", "SCRIPT_NAME": "/wechat", "HTTP_HOST": "h"}
+    theirs.load(dict(environ))
+    expected = dict(web.ctx)
+    ours.load(dict(environ))
+    assert dict(web.ctx) == expected and web.ctx.home == "http://h"
