@@ -289,7 +289,8 @@ class JournalFile:
 
     A long-lived process (FastCGI, WSGI) appends to a file of its own, journal.<time>.<pid>.log, and
     holds its exclusive flock for as long as it writes there: an append is one write(), with no lock
-    taken and no stat. When the file is due for merging the process lets go of it (closes it) and
+    taken (and, once a second, an fstat() that notices a file deleted by hand). When the file is due
+    for merging (MERGE_BYTES, or MERGE_SECONDS after its first record) the process lets go of it and
     starts another at its next append. One-request processes (CGI), and systems without flock,
     share journal.log instead: each append holds a shared flock for its one write(); a merger renames
     journal.log to journal.<time>.<pid>.merging (the next append starts a fresh journal.log), then
