@@ -266,3 +266,32 @@ def test_without_a_store_a_session_lives_for_one_message_and_says_so(wechat_log)
     assert (session["x"], session.waiting_for) == (1, "topic")
     assert session.save() is False
     assert "session of 'oNoStore' not kept: the store is unavailable" in wechat_log.text
+
+
+def test_a_skill_that_needs_stored_state_runs_only_for_followers_who_have_some(store):
+    from handlers.skills.registry import CATCH_ALL
+    from wechat.messages import parse_message
+
+    registry, ran = SkillRegistry(), []
+
+    @registry.custom(lambda m: m.type == "text", needs_state=True)
+    def picks_up_where_we_left(message, ctx):
+        ran.append(message.source)
+        return "接着上次：%s" % ctx.session.get("topic")
+
+    @registry.custom(lambda m: True, precedence=CATCH_ALL)
+    def anything_else(message, ctx):
+        return "你好"
+
+    settings = Settings(token="t")
+
+    def answer(follower):
+        message = parse_message(simulator.text("在吗", source=follower))
+        return registry.dispatch(message, registry.context(settings, store))
+
+    assert answer("oQuiet") == "你好" and ran == []  # nothing stored: not even asked
+    busy = Session(store, "oBusy", 60)
+    busy["topic"] = "图书"
+    busy.save()
+    assert answer("oBusy") == "接着上次：图书" and ran == ["oBusy"]
+    assert answer("oQuiet") == "你好" and ran == ["oBusy"]

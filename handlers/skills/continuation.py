@@ -17,7 +17,7 @@ def more_help(settings):
     return ["继续 / more — 长回答的下一段"] if settings.has_chat_model else []
 
 
-@on.custom(from_follower, precedence=OWED, help=more_help)
+@on.custom(from_follower, precedence=OWED, help=more_help, needs_state=True)
 def rest_of_answer(message, ctx):
     store = ctx.store
     if store is None:

@@ -108,9 +108,11 @@ class Skill(Record):
     # matches: message -> truthy (a re.Match for regex skills), or (message, ctx) -> truthy when
     # with_context (it reads the session); calls_out: runs under the reply budget;
     # enabled: settings -> bool, or None for always; kinds: the message kinds (see kinds_of) it can
-    # match at all, or None for any: dispatch does not ask the others
-    fields = ("func", "precedence", "matches", "help", "calls_out", "enabled", "with_context", "kinds")
-    defaults = {"help": "", "calls_out": False, "enabled": None, "with_context": False, "kinds": None}
+    # match at all, or None for any: dispatch does not ask the others; needs_state: it can only answer
+    # a follower with something stored, and is not asked for the others
+    fields = ("func", "precedence", "matches", "help", "calls_out", "enabled", "with_context", "kinds", "needs_state")
+    defaults = {"help": "", "calls_out": False, "enabled": None, "with_context": False, "kinds": None,
+                "needs_state": False}
 
     @property
     def name(self):
@@ -154,10 +156,11 @@ class SkillRegistry:
         self.skills = []
         self._index = (None, None, {})  # (settings, skills list, {message kind: the skills to try, in order})
 
-    def _register(self, precedence, matches, help, calls_out=False, enabled=None, with_context=False, kinds=None):
+    def _register(self, precedence, matches, help, calls_out=False, enabled=None, with_context=False, kinds=None,
+                  needs_state=False):
         def decorator(func):
             self.skills.append(Skill(func, precedence, matches, help, calls_out, enabled, with_context,
-                                     frozenset(kinds) if kinds is not None else None))
+                                     frozenset(kinds) if kinds is not None else None, needs_state))
             self.skills.sort(key=lambda s: s.precedence)  # stable: keeps registration order
             self._index = (None, None, {})
             return func
@@ -220,13 +223,16 @@ class SkillRegistry:
         wanted = set(topics)
         return self._register(
             CONVERSATION, lambda m, ctx: m.type == "text" and ctx.session.waiting_for in wanted, help,
-            calls_out, enabled, with_context=True, kinds=TEXT)
+            calls_out, enabled, with_context=True, kinds=TEXT, needs_state=True)
 
-    def custom(self, matches, precedence=EXACT, help="", calls_out=False, enabled=None, kinds=None):
+    def custom(self, matches, precedence=EXACT, help="", calls_out=False, enabled=None, kinds=None,
+               needs_state=False):
         """Any predicate message -> bool, at the given precedence (CANCEL, OWED, CONVERSATION, ADMIN_RULES,
         EXACT, PATTERN, CATCH_ALL); `kinds` ("text", "image", "event:click" ...), when given, spares other
-        kinds of message the predicate."""
-        return self._register(precedence, matches, help, calls_out, enabled, kinds=kinds)
+        kinds of message the predicate; `needs_state`: the skill can only answer a follower who has
+        something stored (a session, the rest of an answer, a late answer), and is not asked for the
+        others (most followers, most messages: the store knows it without a read)."""
+        return self._register(precedence, matches, help, calls_out, enabled, kinds=kinds, needs_state=needs_state)
 
     def help_lines(self, settings):
         lines = []
@@ -251,8 +257,25 @@ class SkillRegistry:
                 keys = (OWED_PREFIX + message.source, OWED_REPLY_PREFIX + message.source)
                 ctx.store = PrefetchingStore(ctx.store, keys, message.source)
             ctx.session = Session(ctx.store, message.source, ctx.settings.session_ttl_seconds)
+        state = []  # whether the follower has anything stored: asked of the store once, when it matters
+
+        def has_state():
+            if not state:
+                store = ctx.store
+                state.append(store.may_have_state() if isinstance(store, PrefetchingStore) else True)
+            return state[0]
+
         for skill in self.candidates(message, ctx.settings):
-            match = skill.matches(message, ctx) if skill.with_context else skill.matches(message)
+            # A skill that needs stored state is skipped for a follower with none; its predicate first,
+            # when that reads nothing stored (a subscribe then costs no store call at all).
+            if skill.with_context:
+                if skill.needs_state and not has_state():
+                    continue
+                match = skill.matches(message, ctx)
+            else:
+                match = skill.matches(message)
+                if match and skill.needs_state and not has_state():
+                    continue
             if not match:
                 continue
             ctx.match = match if isinstance(match, re.Match) else None

@@ -23,6 +23,15 @@ class PrefetchingStore:
             self._pending = set(self._keys)
         return self._values
 
+    def may_have_state(self):
+        """Whether the follower has anything stored that this view covers (one store call, shared with the reads)."""
+        try:
+            values = self._fetch()
+        except Exception:  # a store that fails (StoreError, a data dir gone): the skills meet it, as before
+            return True
+        # A session already handed out may have been anything: then say yes, and the skill reads it
+        return bool(values) or self._session is False or self._session[0] is not None
+
     def get(self, key):
         if key in self._keys and (self._values is None or key in self._pending):
             values = self._fetch()
