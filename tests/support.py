@@ -157,6 +157,18 @@ class DevServer:
         self.stdout, self.stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
+def fill_disk(path):
+    """Write zeros to a new file at `path` until its file system is full (ENOSPC)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:  # ENOSPC: the disk is full now
+        pass
+    finally:
+        os.close(fd)
+
+
 def modules_loaded_by_a_plain_post(prefixes):
     """The modules under these top-level or dotted prefixes that a fresh process has loaded after answering
     one plain text message through code.py's application (what a CGI request would pay for)."""

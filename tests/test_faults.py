@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from tests.support import TOKEN, DevServer
+from tests.support import TOKEN, DevServer, fill_disk
 from admin import simulator
 from wechat.xmlparse import parse_xml
 
@@ -33,14 +33,7 @@ def test_a_full_data_dir_still_answers_and_says_why(small_disk, tmp_path):
     server = server_on(small_disk, tmp_path)
     with server:
         simulator.post_message(server.url, TOKEN, simulator.text("先建库"))
-        fd = os.open(os.path.join(small_disk, "filler"), os.O_WRONLY | os.O_CREAT)
-        try:
-            while os.write(fd, b"\0" * 4096):
-                pass
-        except OSError:  # ENOSPC: the disk is full now
-            pass
-        finally:
-            os.close(fd)
+        fill_disk(os.path.join(small_disk, "filler"))
         replies = [simulator.post_message(server.url, TOKEN, simulator.text("满了 %d " % i + "长" * 300))
                    for i in range(10)]
     assert all(r.status == 200 for r in replies)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support import ROOT, TOKEN, DevServer
+from tests.support import ROOT, TOKEN, DevServer, fill_disk
 from admin import simulator
 from wechat.xmlparse import parse_xml
 
@@ -164,14 +164,7 @@ def test_a_full_data_dir_answers_and_recovery_brings_back_every_message(small_di
     server = start(tmp_path, small_disk)
     with server:
         before, _ = timed_post(server, "room left")
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-        try:
-            while os.write(fd, b"\0" * 4096):
-                pass
-        except OSError:  # ENOSPC: the disk is full now
-            pass
-        finally:
-            os.close(fd)
+        fill_disk(filler)
         texts = ["full %d %s" % (i, "长" * 300) for i in range(8)]
         during = [timed_post(server, text) for text in texts]
     os.unlink(filler)

@@ -1,6 +1,5 @@
 """What the follower is still owed (the rest of a long answer) comes first on their next message: 继续 / more, or any."""
 
-from handlers.skills.late import take_owed_reply
 from handlers.skills.long_text import MORE_WORDS, NEW_TOPIC_WORDS, drop_owed, take_owed, with_more_hint
 from handlers.skills.registry import OWED, keyword_of, on
 
@@ -28,6 +27,10 @@ def rest_of_answer(message, ctx):
         return None  # the new-topic skill (or whatever answers it) has its turn
     taken = take_owed(store, message.source)  # one store read when nothing is owed
     if taken is None:
+        # Imported here: this skill runs only for followers with something stored (needs_state), so a
+        # CGI request from anyone else never loads late.py
+        from handlers.skills.late import take_owed_reply
+
         return take_owed_reply(store, message.source)  # a late news/image answer (one more read)
     part, remaining = taken
     if said in MORE_WORDS:

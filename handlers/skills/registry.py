@@ -257,13 +257,13 @@ class SkillRegistry:
                 keys = (OWED_PREFIX + message.source, OWED_REPLY_PREFIX + message.source)
                 ctx.store = PrefetchingStore(ctx.store, keys, message.source)
             ctx.session = Session(ctx.store, message.source, ctx.settings.session_ttl_seconds)
-        state = []  # whether the follower has anything stored: asked of the store once, when it matters
+        state = None  # whether the follower has anything stored: asked of the store once, when it matters
 
         def has_state():
-            if not state:
-                store = ctx.store
-                state.append(store.may_have_state() if isinstance(store, PrefetchingStore) else True)
-            return state[0]
+            nonlocal state
+            if state is None:
+                state = ctx.store.may_have_state() if isinstance(ctx.store, PrefetchingStore) else True
+            return state
 
         for skill in self.candidates(message, ctx.settings):
             # A skill that needs stored state is skipped for a follower with none; its predicate first,
