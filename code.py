@@ -188,14 +188,13 @@ def report_crashes():
 
 
 def run_fcgi(address):
-    from flup.server.fcgi import WSGIServer
+    from handlers import fastcgi
 
     report_crashes()
 
     if address is not None:  # a backend someone started (proxy-fcgi), perhaps as root
         keep_data_dir_owner()
-    # multiplexed=False: neither mod_fcgid nor mod_proxy_fcgi multiplexes requests on one connection.
-    WSGIServer(serving("fcgi"), bindAddress=address, multiplexed=False, debug=False).run()
+    fastcgi.serve(serving("fcgi"), address)
 
 
 def console_hint(port, token_note):

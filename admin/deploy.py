@@ -20,8 +20,8 @@ SHIPPED_SERVER_NAME = "wechat.example.com"
 SHIPPED_BACKEND = "127.0.0.1:9000"
 SHIPPED_BODY_LIMIT = "65536"  # LimitRequestBody and friends: rendered as the app's max_body_bytes
 FCGID_ON_WINDOWS = (
-    "mod_fcgid cannot run this app on Windows: it hands the child a named pipe and flup speaks FastCGI "
-    "only over sockets. Use --mode proxy-fcgi (flup on TCP 127.0.0.1 behind mod_proxy_fcgi)."
+    "mod_fcgid cannot run this app on Windows: it hands the child a named pipe and the app speaks FastCGI "
+    "only over sockets. Use --mode proxy-fcgi (code.py fcgi on TCP 127.0.0.1 behind mod_proxy_fcgi)."
 )
 
 
@@ -253,9 +253,9 @@ def check_interpreter(python, identity, user):
                 % (user, python, blocked))
             return problems
     if os.path.exists(python):
-        result = subprocess.run([python, "-c", "import web, flup"], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([python, "-c", "import web"], capture_output=True, text=True, timeout=60)
         if result.returncode:
-            problems.append("%s cannot import web.py and flup: run `%s -m pip install -r %s`." %
+            problems.append("%s cannot import web.py: run `%s -m pip install -r %s`." %
                             (python, python, os.path.join(ROOT, "requirements.txt")))
     return problems
 

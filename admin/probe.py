@@ -9,7 +9,7 @@ FCGI_GET_VALUES, FCGI_GET_VALUES_RESULT = 9, 10
 
 def fastcgi_answers(host, port, timeout=1.0):
     """None when a FastCGI server answers a management record (FCGI_GET_VALUES) on host:port, else why not.
-    flup answers at once; an HTTP server waits for a request line it never gets, hence the short timeout."""
+    code.py fcgi answers at once; an HTTP server waits for a request line it never gets, hence the short timeout."""
     name = b"FCGI_MPXS_CONNS"
     content = bytes([len(name), 0]) + name
     record = struct.pack("!BBHHBB", 1, FCGI_GET_VALUES, 0, len(content), 0, 0) + content

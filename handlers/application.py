@@ -7,7 +7,7 @@ URL map and on a range of environments); about 10 us less per request, measured 
   (once with a Python callback to keep the match) and builds the pattern string anew each time. Here
   each pattern is compiled once, matched once, and expanded only when its target names a group.
 - web.py's `load` converts any bytes among web.ctx's values to str, one isinstance() per value: PEP 3333
-  environ values are str already (flup, wsgiref and cheroot all keep to it).
+  environ values are str already (handlers/fastcgi.py, wsgiref and cheroot all keep to it).
 
 One difference, on purpose: a pattern with a top-level alternation (`/a|/b`) is anchored at both ends
 as a whole here, where web.py's substitution could also find `/b` at the end of `/x/b`. code.py's URL

@@ -11,7 +11,7 @@ from wechat.store import StoreError, open_store
 _cache = {}  # one entry: (config path, its change times) -> Settings
 _stores = {}  # (redis_url, data_dir, retention) -> store; Redis keeps its connection pool per process
 _journals = {}  # (data_dir, budget, nonce window, redis or not) -> Journal; it keeps its journal file open
-_journals_lock = threading.Lock()  # flup's first requests arrive on several threads at once
+_journals_lock = threading.Lock()  # a TCP FastCGI backend's first requests arrive on several threads at once
 DEFAULT_REQUEST_AGE = 600  # seconds; the setting max_request_age_seconds, where it exists, wins
 
 

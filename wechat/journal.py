@@ -317,7 +317,7 @@ class JournalFile:
         self._due = None  # own file: time.time() at which its records are old enough to merge
         self._check_at = 0.0  # own file: when to look again whether someone deleted it
         self._created = 0.0  # journal.log: its creation time, from its header
-        self._lock = threading.Lock()  # flup serves on threads: one fd, one append at a time
+        self._lock = threading.Lock()  # a FastCGI backend on TCP serves on threads: one fd, one append at a time
 
     def append(self, data):
         """Append one encoded record; True when the journal is due for merging (size or age)."""

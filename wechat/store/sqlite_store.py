@@ -35,7 +35,7 @@ SESSIONS_SCHEMA = ("CREATE TABLE IF NOT EXISTS sessions "
 
 BUSY_SECONDS = 10  # how long a statement waits for another process's write, unless a deadline says less
 
-_local = threading.local()  # one connection per thread and file: flup serves on threads
+_local = threading.local()  # one connection per thread and file: a FastCGI backend on TCP serves on threads
 if hasattr(os, "register_at_fork"):
     # A SQLite connection must not cross a fork (the CGI late-answer worker): the child opens its own.
     os.register_at_fork(after_in_child=lambda: _local.__dict__.clear())

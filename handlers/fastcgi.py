@@ -1,0 +1,445 @@
+"""FastCGI for mod_fcgid and mod_proxy_fcgi: the app's own WSGI responder, lean where flup is not.
+
+Why not flup: its threaded server costs ~160 us of CPU a request (against ~65 here), more than our whole
+message. Its main thread selects and accepts, then wakes a pool thread for every connection; each
+record is read with two or three recv() calls through Python stream objects; every output chunk is
+its own record and its own send(). Under mod_fcgid, where throughput is CPU-bound, that is paid on
+every message.
+
+Here a connection is read through one buffer (a request's records usually arrive in one recv), the
+app runs as soon as the parameters are complete and reads the body as it needs it (so it can refuse
+one by its length without reading it), and the answer leaves in one sendall(): its STDOUT records,
+the empty one that ends the stream, and END_REQUEST.
+
+- mod_fcgid hands each process its listening socket as fd 0 and never sends a process two requests
+  at once: connections are served one after another on the main thread (no hand-off to a pool).
+- On TCP (mod_proxy_fcgi, the Windows route) one process serves every Apache worker: a thread per
+  connection, at most MAX_THREADS at once.
+- The responder role only; several requests on one connection in turn (FCGI_KEEP_CONN), never at once
+  (FCGI_CANT_MPX_CONN); FCGI_GET_VALUES answered; other management records get FCGI_UNKNOWN_TYPE.
+- Bounded: MAX_PARAMS_BYTES of parameters, READ_TIMEOUT for each read; a body the app left unread is
+  drained after the answer (a little) or the web server gets LINGER_SECONDS to stop sending it.
+- SIGTERM (mod_fcgid retiring a process, Apache stopping) ends the process between requests; the
+  request in hand is answered first.
+"""
+
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+
+VERSION = 1
+BEGIN_REQUEST, ABORT_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT = 1, 2, 3, 4, 5, 6
+GET_VALUES, GET_VALUES_RESULT, UNKNOWN_TYPE = 9, 10, 11
+RESPONDER, KEEP_CONN = 1, 1
+REQUEST_COMPLETE, CANT_MPX_CONN, UNKNOWN_ROLE = 0, 1, 3
+
+HEADER = struct.Struct("!BBHHBx")  # version, type, request id, content length, padding length
+BEGIN_BODY = struct.Struct("!HB5x")  # role, flags
+END_BODY = struct.Struct("!IB3x")  # application status, protocol status
+MAX_RECORD = 65535
+
+MAX_PARAMS_BYTES = 1024 * 1024  # Apache sends a few KiB; more is not a web server talking
+DRAIN_BYTES = 64 * 1024  # after the answer, a body left unread is read to its end if this is all that is left
+LINGER_SECONDS = 5.0  # ... else the web server gets this long to stop sending it before the connection closes
+READ_TIMEOUT = 60.0  # a connection that sends nothing for this long is dropped
+MAX_THREADS = 64  # TCP: connections served at once; the next accept waits for a free one
+STOP_SECONDS = 5.0  # TCP: on SIGTERM, how long the requests in hand get to finish (WeChat's own wait)
+
+
+class ProtocolError(ConnectionError):
+    """The peer does not speak FastCGI as a web server would; the connection is closed. (An OSError, so
+    an app reading the body sees what it sees when a client goes away mid-body.)"""
+
+
+def record(kind, request_id, content=b""):
+    return HEADER.pack(VERSION, kind, request_id, len(content), 0) + content
+
+
+def stream(kind, request_id, data):
+    """`data` as records of `kind` (each at most 65535 bytes), without the empty record that ends a stream."""
+    if len(data) <= MAX_RECORD:
+        return [record(kind, request_id, data)] if data else []
+    view = memoryview(data)
+    return [record(kind, request_id, bytes(view[at : at + MAX_RECORD])) for at in range(0, len(data), MAX_RECORD)]
+
+
+def end_request(request_id, protocol_status=REQUEST_COMPLETE, app_status=0):
+    return record(END_REQUEST, request_id, END_BODY.pack(app_status, protocol_status))
+
+
+def _length(data, at):
+    """A name-value pair's length (1 byte, or 4 with the high bit set) and where the next field starts."""
+    first = data[at]
+    if first < 128:
+        return first, at + 1
+    if at + 4 > len(data):
+        raise ProtocolError("name-value pair cut short")
+    return int.from_bytes(data[at : at + 4], "big") & 0x7FFFFFFF, at + 4
+
+
+def decode_pairs(data):
+    """FastCGI name-value pairs as a dict of str (latin-1, as WSGI wants environ values)."""
+    pairs, at, end = {}, 0, len(data)
+    while at < end:
+        name_length, at = _length(data, at)
+        if at >= end:
+            raise ProtocolError("name-value pair cut short")
+        value_length, at = _length(data, at)
+        value_at = at + name_length
+        if value_at + value_length > end:
+            raise ProtocolError("name-value pair cut short")
+        pairs[data[at:value_at].decode("latin-1")] = data[value_at : value_at + value_length].decode("latin-1")
+        at = value_at + value_length
+    return pairs
+
+
+def encode_pairs(pairs):
+    out = bytearray()
+    for name, value in pairs:
+        for part in (name, value):
+            out += bytes([len(part)]) if len(part) < 128 else (len(part) | 0x80000000).to_bytes(4, "big")
+        out += name + value
+    return bytes(out)
+
+
+class Request:
+    """One request's state on its connection."""
+
+    def __init__(self, request_id, keep_connection):
+        self.id = request_id
+        self.keep_connection = keep_connection
+        self.params = bytearray()
+
+
+class Body:
+    """wsgi.input: the request's STDIN records, read from the connection as the app asks for them.
+
+    The app runs as soon as the parameters are complete, so it can refuse a body by its declared
+    length, or stop reading one that grows past its limit (a chunked upload), without the server
+    reading it first; a connection whose body was not read to its end is closed after the answer.
+    """
+
+    def __init__(self, connection, request):
+        self.connection = connection
+        self.request = request
+        self.pending = b""
+        self.ended = False
+
+    def _fill(self, size):
+        parts, have = [self.pending], len(self.pending)
+        while not self.ended and (size < 0 or have < size):
+            chunk = self.connection.stdin_chunk(self.request)
+            if not chunk:
+                self.ended = True
+            parts.append(chunk)
+            have += len(chunk)
+        self.pending = b"".join(parts) if len(parts) > 1 else parts[0]
+
+    def read(self, size=-1):
+        if size is None or size < 0 or len(self.pending) < size:
+            self._fill(-1 if size is None else size)
+        if size is None or size < 0:
+            data, self.pending = self.pending, b""
+        else:
+            data, self.pending = self.pending[:size], self.pending[size:]
+        return data
+
+    def readline(self, size=-1):
+        while b"\n" not in self.pending and not self.ended and (size is None or size < 0 or len(self.pending) < size):
+            self._fill(len(self.pending) + 1)
+        end = self.pending.find(b"\n") + 1 or len(self.pending)
+        if size is not None and 0 <= size < end:
+            end = size
+        data, self.pending = self.pending[:end], self.pending[end:]
+        return data
+
+    def finish(self, limit):
+        """Read (and drop) what is left of the body, up to `limit` bytes; True when it was read to its end."""
+        self.pending = b""
+        while not self.ended and limit >= 0:
+            chunk = self.connection.stdin_chunk(self.request)
+            self.ended = not chunk
+            limit -= len(chunk)
+        return self.ended
+
+    def readlines(self, hint=-1):
+        return list(iter(self.readline, b""))
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+
+class Connection:
+    """One connection from the web server: requests in turn until it closes or asks to."""
+
+    def __init__(self, sock, app, multithread):
+        sock.settimeout(READ_TIMEOUT)
+        self.sock = sock
+        self.reader = sock.makefile("rb", buffering=65536)
+        self.app = app
+        self.multithread = multithread
+
+    def serve(self):
+        try:
+            while self._next():
+                pass
+        except OSError as e:  # a timeout, a reset, a peer that is not a web server: this connection only
+            if not isinstance(e, (ConnectionResetError, BrokenPipeError)):
+                print("fastcgi: connection dropped: %s" % e, file=sys.stderr, flush=True)
+        finally:
+            self.reader.close()
+            self.sock.close()
+
+    def _read_record(self):
+        """(type, request id, content), or None when the connection is closed between records."""
+        header = self.reader.read(HEADER.size)
+        if not header:
+            return None
+        if len(header) < HEADER.size:
+            raise ProtocolError("record header cut short")
+        version, kind, request_id, length, padding = HEADER.unpack(header)
+        if version != VERSION:
+            raise ProtocolError("FastCGI version %d" % version)
+        content = self.reader.read(length + padding) if length + padding else b""
+        if len(content) < length + padding:
+            raise ProtocolError("record cut short")
+        return kind, request_id, content[:length] if padding else content
+
+    def _next(self):
+        """Read one request and answer it; False when the connection is done."""
+        request = None
+        while True:
+            got = self._read_record()
+            if got is None:
+                return False
+            kind, request_id, content = got
+            if request_id == 0:
+                self._management(kind, content)
+            elif kind == BEGIN_REQUEST:
+                if len(content) < BEGIN_BODY.size:
+                    raise ProtocolError("short BEGIN_REQUEST")
+                role, flags = BEGIN_BODY.unpack_from(content)
+                if request is not None:
+                    self.sock.sendall(end_request(request_id, CANT_MPX_CONN))
+                elif role != RESPONDER:
+                    self.sock.sendall(end_request(request_id, UNKNOWN_ROLE))
+                    if not flags & KEEP_CONN:
+                        return False
+                else:
+                    request = Request(request_id, bool(flags & KEEP_CONN))
+            elif request is None or request_id != request.id:
+                continue  # a record for a request we refused or never began: ignored, as the spec says
+            elif kind == PARAMS:
+                if content:
+                    request.params += content
+                    if len(request.params) > MAX_PARAMS_BYTES:
+                        raise ProtocolError("more than %d bytes of parameters" % MAX_PARAMS_BYTES)
+                    continue
+                body = Body(self, request)
+                answer = b"".join(self._respond(request, decode_pairs(request.params), body))
+                try:
+                    complete = body.finish(DRAIN_BYTES)  # the rest of a body the app left unread, if small
+                except OSError:
+                    complete = False
+                self.sock.sendall(answer)
+                if not complete:
+                    self._linger()
+                return request.keep_connection and complete
+            elif kind == ABORT_REQUEST:
+                self.sock.sendall(end_request(request.id))
+                if not request.keep_connection:
+                    return False
+                request = None
+            elif kind == STDIN:
+                raise ProtocolError("body before the end of the parameters")
+            # FCGI_DATA (the filter role's) and anything else for a live request: ignored
+
+    def _linger(self):
+        """The web server is still sending a body the app did not want (a 413, a 403): closing with its
+        bytes unread would reset the connection, and the server could lose the answer (mod_proxy_fcgi
+        then says 503). Shut our side, read what still comes until it closes (bounded), then close."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self.sock.settimeout(left)
+                if not self.sock.recv(65536):
+                    return
+        except OSError:
+            pass
+
+    def stdin_chunk(self, request):
+        """The next piece of the request's body (b"" at its end), answering whatever else arrives meanwhile."""
+        while True:
+            got = self._read_record()
+            if got is None:
+                raise ProtocolError("connection closed inside a request body")
+            kind, request_id, content = got
+            if request_id == 0:
+                self._management(kind, content)
+            elif request_id != request.id:
+                if kind == BEGIN_REQUEST:
+                    self.sock.sendall(end_request(request_id, CANT_MPX_CONN))
+            elif kind == STDIN:
+                return content
+            elif kind == ABORT_REQUEST:
+                raise ProtocolError("request aborted by the web server")
+
+    def _management(self, kind, content):
+        if kind == GET_VALUES:
+            limit = str(MAX_THREADS if self.multithread else 1).encode()
+            known = {b"FCGI_MAX_CONNS": limit, b"FCGI_MAX_REQS": limit, b"FCGI_MPXS_CONNS": b"0"}
+            asked = [name.encode("latin-1") for name in decode_pairs(content)]
+            answer = [(name, known[name]) for name in asked if name in known]
+            self.sock.sendall(record(GET_VALUES_RESULT, 0, encode_pairs(answer)))
+        else:
+            self.sock.sendall(record(UNKNOWN_TYPE, 0, bytes([kind]) + b"\0" * 7))
+
+    def _respond(self, request, environ, body):
+        """The records that answer the request: the app's response as STDOUT, then END_REQUEST."""
+        environ["wsgi.version"] = (1, 0)
+        environ["wsgi.input"] = body
+        environ["wsgi.errors"] = sys.stderr
+        environ["wsgi.multithread"] = self.multithread
+        environ["wsgi.multiprocess"] = True
+        environ["wsgi.run_once"] = False
+        environ["wsgi.url_scheme"] = "https" if environ.get("HTTPS", "off").lower() in ("on", "1") else "http"
+        for name in ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING"):
+            environ.setdefault(name, "")
+        environ.setdefault("REQUEST_METHOD", "GET")
+        try:
+            output = run_app(self.app, environ)
+        except Exception:
+            print("fastcgi: the application failed:\n%s" % traceback.format_exc().rstrip(), file=sys.stderr, flush=True)
+            output = b"Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\ninternal server error\n"
+        records = stream(STDOUT, request.id, output)
+        records.append(record(STDOUT, request.id))
+        records.append(end_request(request.id))
+        return records
+
+
+def run_app(app, environ):
+    """The WSGI app's whole response for one request, as CGI-style bytes (a Status line, headers, body)."""
+    started = []  # [status, headers] once start_response was called
+    body = []
+
+    def start_response(status, headers, exc_info=None):
+        if exc_info and started and body:
+            raise exc_info[1].with_traceback(exc_info[2])
+        started[:] = [status, headers]
+        return body.append  # write(), for apps that use it
+
+    result = app(environ, start_response)
+    try:
+        for chunk in result:
+            if chunk:
+                body.append(chunk)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    if not started:
+        raise RuntimeError("the application returned without calling start_response")
+    status, headers = started
+    content = b"".join(body)
+    head = ["Status: %s\r\n" % status]
+    head.extend("%s: %s\r\n" % header for header in headers)
+    if not any(name.lower() == "content-length" for name, _ in headers):
+        head.append("Content-Length: %d\r\n" % len(content))
+    head.append("\r\n")
+    return "".join(head).encode("latin-1") + content
+
+
+class Server:
+    """Accepts connections on a listening socket until SIGTERM (or SIGINT, SIGHUP) says stop."""
+
+    def __init__(self, app, sock, threaded):
+        self.app = app
+        self.sock = sock
+        self.threaded = threaded
+        self.stopping = False
+        self.busy = False
+        self.slots = threading.BoundedSemaphore(MAX_THREADS)
+
+    def stop(self, signum=None, frame=None):
+        self.stopping = True
+        if not self.busy:  # waiting in accept(): leave now; mid-request: after the answer
+            raise SystemExit(0)
+
+    def serve_forever(self):
+        allowed = allowed_addresses()
+        while not self.stopping:
+            if self.threaded:
+                self.slots.acquire()
+            try:
+                client, address = self.sock.accept()
+            except InterruptedError:
+                continue
+            except BaseException:
+                if self.threaded:
+                    self.slots.release()
+                raise
+            if allowed is not None and isinstance(address, tuple) and address[0] not in allowed:
+                client.close()
+                if self.threaded:
+                    self.slots.release()
+                continue
+            if self.threaded:
+                threading.Thread(target=self._serve_in_thread, args=(client,), daemon=True).start()
+            else:
+                self.busy = True
+                try:
+                    Connection(client, self.app, False).serve()
+                finally:
+                    self.busy = False
+
+    def finish(self, timeout):
+        """TCP: wait (up to timeout) for the connections being served; their threads die with the process."""
+        if not self.threaded:
+            return
+        deadline = time.monotonic() + timeout
+        for _ in range(MAX_THREADS):
+            if not self.slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return
+
+    def _serve_in_thread(self, client):
+        try:
+            Connection(client, self.app, True).serve()
+        finally:
+            self.slots.release()
+
+
+def allowed_addresses():
+    """FCGI_WEB_SERVER_ADDRS (the FastCGI spec's list of web servers allowed to connect), or None for any."""
+    value = os.environ.get("FCGI_WEB_SERVER_ADDRS", "").strip()
+    return {part.strip() for part in value.split(",") if part.strip()} or None
+
+
+def serve(app, address=None):
+    """Serve `app` over FastCGI: on fd 0 (mod_fcgid) when address is None, else on TCP (host, port)."""
+    import signal
+
+    if address is None:
+        sock, threaded = socket.socket(fileno=os.dup(0)), False
+    else:
+        sock = socket.create_server(address, family=socket.AF_INET6 if ":" in address[0] else socket.AF_INET,
+                                    backlog=128)
+        threaded = True
+    server = Server(app, sock, threaded)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), server.stop)
+    try:
+        server.serve_forever()
+    except SystemExit:
+        pass
+    finally:
+        sock.close()
+        server.finish(timeout=STOP_SECONDS)

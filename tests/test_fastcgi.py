@@ -1,0 +1,237 @@
+"""handlers/fastcgi.py spoken to as a web server would, on a Unix socket handed over as fd 0 (mod_fcgid's way)
+and on TCP (mod_proxy_fcgi's): requests, the protocol's corners, a body the app does not read, a crashing app,
+SIGTERM, and a slow request beside a quick one."""
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+from tests import fastcgi_client as fc
+from tests.support import free_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+APP = r'''
+import json, os, sys, time
+sys.path.insert(0, %(root)r)
+from handlers import fastcgi
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/crash":
+        raise RuntimeError("the app broke")
+    if path == "/slow":
+        time.sleep(1.5)
+    if path == "/peek":  # reads 10 bytes of the body, whatever its size
+        body = environ["wsgi.input"].read(10)
+    else:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    seen = {name: environ[name] for name in ("PATH_INFO", "QUERY_STRING", "SCRIPT_NAME", "REQUEST_METHOD",
+                                            "wsgi.url_scheme", "wsgi.multithread") if name in environ}
+    seen["body"] = body.decode("utf-8")
+    seen["long"] = environ.get("HTTP_X_LONG", "")
+    start_response("201 Created", [("Content-Type", "application/json"), ("X-Pid", str(os.getpid()))])
+    return [json.dumps(seen).encode()]
+
+fastcgi.serve(application, None if sys.argv[1] == "fd0" else ("127.0.0.1", int(sys.argv[1])))
+'''
+
+
+class Server:
+    def __init__(self, tcp=False):
+        folder = tempfile.mkdtemp(prefix="wechat-fastcgi-")
+        script = os.path.join(folder, "app.py")
+        with open(script, "w") as f:
+            f.write(APP % {"root": ROOT})
+        self.stderr = open(os.path.join(folder, "stderr"), "w+")
+        if tcp:
+            port = free_port()
+            self.address = ("127.0.0.1", port)
+            self.process = subprocess.Popen([sys.executable, script, str(port)], stderr=self.stderr)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(self.address, timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        else:
+            self.address = os.path.join(folder, "socket")
+            listener = socket.socket(socket.AF_UNIX)
+            listener.bind(self.address)
+            listener.listen(16)
+            self.process = subprocess.Popen([sys.executable, script, "fd0"], stdin=listener.fileno(), stderr=self.stderr)
+            listener.close()
+
+    def errors(self):
+        self.stderr.seek(0)
+        return self.stderr.read()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture(params=["fd0", "tcp"])
+def server(request):
+    server = Server(tcp=request.param == "tcp")
+    yield server
+    server.stop()
+
+
+def params(path="/", query="", body=b"", **extra):
+    values = {"REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
+              "CONTENT_LENGTH": str(len(body)), "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+              "SERVER_PROTOCOL": "HTTP/1.1"}
+    values.update(extra)
+    return values
+
+
+def test_a_request_gets_the_apps_status_headers_and_body(server):
+    body = "你好 fastcgi".encode("utf-8")
+    status, headers, answer, protocol = fc.fetch(server.address, params("/x", "a=1&b=2", body), body)
+    assert (status, protocol) == (201, 0)
+    assert headers["content-type"] == "application/json"
+    assert headers["content-length"] == str(len(answer))  # Apache need not chunk it
+    seen = json.loads(answer)
+    assert seen["body"] == "你好 fastcgi" and seen["PATH_INFO"] == "/x" and seen["QUERY_STRING"] == "a=1&b=2"
+    assert seen["wsgi.url_scheme"] == "http" and seen["wsgi.multithread"] == (server.address[0] == "127.0.0.1")
+
+
+def test_https_params_and_long_values_and_split_records(server):
+    long_value = "v" * 70000  # a 4-byte length, and parameters spread over two records
+    body = b"b" * 150000  # a body in three STDIN records
+    with fc.connect(server.address) as sock:
+        sock.sendall(fc.request_records(params(body=body, HTTPS="on", HTTP_X_LONG=long_value), body))
+        status, _, answer, _ = fc.response_of(fc.read_records(sock))
+    seen = json.loads(answer)
+    assert status == 201 and seen["wsgi.url_scheme"] == "https"
+    assert seen["long"] == long_value and len(seen["body"]) == 150000
+
+
+def test_padded_records_are_read(server):
+    encoded = fc.pairs(params(body=b"hello").items())
+    records = (fc.record(fc.BEGIN_REQUEST, 1, struct.pack("!HB5x", 1, 0)) + fc.record(fc.PARAMS, 1, encoded, padding=5)
+               + fc.record(fc.PARAMS, 1, padding=3) + fc.record(fc.STDIN, 1, b"hello", padding=3) + fc.record(fc.STDIN, 1))
+    with fc.connect(server.address) as sock:
+        sock.sendall(records)
+        status, _, answer, _ = fc.response_of(fc.read_records(sock))
+    assert status == 201 and json.loads(answer)["body"] == "hello"
+
+
+def test_requests_in_turn_on_a_kept_connection(server):
+    with fc.connect(server.address) as sock:
+        for i in (1, 2, 3):
+            body = ("message %d" % i).encode()
+            sock.sendall(fc.request_records(params(body=body), body, request_id=i, keep=True))
+            records = fc.read_records(sock)
+            status, _, answer, protocol = fc.response_of(records)
+            assert status == 201 and json.loads(answer)["body"] == "message %d" % i and protocol == 0
+            assert {request_id for _, request_id, _ in records} == {i}
+
+
+def test_a_second_request_at_once_is_refused_and_the_first_still_answered(server):
+    with fc.connect(server.address) as sock:
+        sock.sendall(fc.record(fc.BEGIN_REQUEST, 1, struct.pack("!HB5x", 1, 0))
+                     + fc.record(fc.BEGIN_REQUEST, 2, struct.pack("!HB5x", 1, 0)))
+        kind, request_id, content = fc.read_records(sock)[0]
+        assert (kind, request_id, content[4]) == (fc.END_REQUEST, 2, 1)  # FCGI_CANT_MPX_CONN
+        rest = fc.request_records(params(body=b"one"), b"one")
+        sock.sendall(rest[16:])  # request 1's PARAMS and STDIN (its BEGIN_REQUEST is already sent)
+        status, _, answer, _ = fc.response_of(fc.read_records(sock))
+    assert status == 201 and json.loads(answer)["body"] == "one"
+
+
+def test_management_records_and_unknown_roles(server):
+    with fc.connect(server.address) as sock:
+        sock.sendall(fc.record(fc.GET_VALUES, 0, fc.pairs([("FCGI_MPXS_CONNS", ""), ("FCGI_MAX_REQS", ""), ("X", "")])))
+        kind, _, content = fc.read_records(sock)[0]
+        values = fc.read_pairs(content)
+        assert kind == fc.GET_VALUES_RESULT and values[b"FCGI_MPXS_CONNS"] == b"0"
+        assert set(values) == {b"FCGI_MPXS_CONNS", b"FCGI_MAX_REQS"} and int(values[b"FCGI_MAX_REQS"]) >= 1
+        sock.sendall(fc.record(42, 0, b"?"))
+        kind, _, content = fc.read_records(sock)[0]
+        assert kind == fc.UNKNOWN_TYPE and content[0] == 42
+        sock.sendall(fc.record(fc.BEGIN_REQUEST, 7, struct.pack("!HB5x", 2, 0)))  # the authorizer role
+        kind, request_id, content = fc.read_records(sock)[0]
+        assert (kind, request_id, content[4]) == (fc.END_REQUEST, 7, 3)  # FCGI_UNKNOWN_ROLE
+
+
+def test_a_body_the_app_does_not_read_does_not_cost_the_answer(server):
+    big = b"x" * (8 << 20)
+    started = time.monotonic()
+    with fc.connect(server.address) as sock:
+        sender = threading.Thread(target=lambda: _send_quietly(sock, fc.request_records(params("/peek", body=big), big)))
+        sender.start()
+        status, _, answer, protocol = fc.response_of(fc.read_records(sock))
+        sock.shutdown(socket.SHUT_RDWR)
+        sender.join(10)
+    assert status == 201 and json.loads(answer)["body"] == "x" * 10 and protocol == 0
+    assert time.monotonic() - started < 5
+    status, _, _, _ = fc.fetch(server.address, params(body=b"next"), b"next")
+    assert status == 201
+
+
+def _send_quietly(sock, data):
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass  # the server stopped reading once it had answered
+
+
+def test_a_crashing_app_is_a_500_with_its_traceback_in_the_error_log(server):
+    status, _, answer, protocol = fc.fetch(server.address, params("/crash"))
+    assert (status, protocol) == (500, 0) and b"Traceback" not in answer
+    assert "RuntimeError: the app broke" in server.errors()
+    assert fc.fetch(server.address, params(body=b"ok"), b"ok")[0] == 201
+
+
+def test_garbage_closes_that_connection_only(server):
+    with fc.connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert fc.read_records(sock) == []  # closed without an answer
+    assert fc.fetch(server.address, params(body=b"ok"), b"ok")[0] == 201
+
+
+def test_sigterm_lets_the_request_in_hand_finish_then_exits(server):
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(answer=fc.fetch(server.address, params("/slow"))))
+    thread.start()
+    time.sleep(0.5)
+    server.process.send_signal(signal.SIGTERM)
+    thread.join(10)
+    assert result["answer"][0] == 201
+    assert server.process.wait(5) == 0
+
+
+def test_sigterm_between_requests_exits_at_once(server):
+    assert fc.fetch(server.address, params(body=b"ok"), b"ok")[0] == 201
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(5) == 0 and time.monotonic() - started < 2
+
+
+def test_tcp_serves_a_quick_request_beside_a_slow_one():
+    server = Server(tcp=True)
+    try:
+        slow = {}
+        thread = threading.Thread(target=lambda: slow.update(answer=fc.fetch(server.address, params("/slow"))))
+        thread.start()
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert fc.fetch(server.address, params(body=b"quick"), b"quick")[0] == 201
+        assert time.monotonic() - started < 1.0  # not queued behind the 1.5 s one
+        thread.join(10)
+        assert slow["answer"][0] == 201
+    finally:
+        server.stop()
