@@ -45,6 +45,7 @@ MAX_RECORD = 65535
 MAX_PARAMS_BYTES = 1024 * 1024  # Apache sends a few KiB; more is not a web server talking
 DRAIN_BYTES = 64 * 1024  # after the answer, a body left unread is read to its end if this is all that is left
 LINGER_SECONDS = 5.0  # ... else the web server gets this long to stop sending it before the connection closes
+RECV_BYTES = 65536
 READ_TIMEOUT = 60.0  # a connection that sends nothing for this long is dropped
 MAX_THREADS = 64  # TCP: connections served at once; the next accept waits for a free one
 STOP_SECONDS = 5.0  # TCP: on SIGTERM, how long the requests in hand get to finish (WeChat's own wait)
@@ -71,29 +72,35 @@ def end_request(request_id, protocol_status=REQUEST_COMPLETE, app_status=0):
     return record(END_REQUEST, request_id, END_BODY.pack(app_status, protocol_status))
 
 
-def _length(data, at):
-    """A name-value pair's length (1 byte, or 4 with the high bit set) and where the next field starts."""
-    first = data[at]
-    if first < 128:
-        return first, at + 1
-    if at + 4 > len(data):
-        raise ProtocolError("name-value pair cut short")
-    return int.from_bytes(data[at : at + 4], "big") & 0x7FFFFFFF, at + 4
-
-
 def decode_pairs(data):
-    """FastCGI name-value pairs as a dict of str (latin-1, as WSGI wants environ values)."""
-    pairs, at, end = {}, 0, len(data)
-    while at < end:
-        name_length, at = _length(data, at)
-        if at >= end:
-            raise ProtocolError("name-value pair cut short")
-        value_length, at = _length(data, at)
-        value_at = at + name_length
-        if value_at + value_length > end:
-            raise ProtocolError("name-value pair cut short")
-        pairs[data[at:value_at].decode("latin-1")] = data[value_at : value_at + value_length].decode("latin-1")
-        at = value_at + value_length
+    """FastCGI name-value pairs as a dict of str (latin-1, as WSGI wants environ values).
+
+    A length is one byte, or four with the high bit set. The bytes are decoded once and sliced as
+    text (latin-1 maps byte i to character i): Apache sends ~30 pairs a request.
+    """
+    text = data.decode("latin-1")
+    pairs, at, end = {}, 0, len(text)
+    try:
+        while at < end:
+            name_length = ord(text[at])
+            if name_length < 128:
+                at += 1
+            else:
+                name_length = int.from_bytes(data[at : at + 4], "big") & 0x7FFFFFFF
+                at += 4
+            value_length = ord(text[at])
+            if value_length < 128:
+                at += 1
+            else:
+                value_length = int.from_bytes(data[at : at + 4], "big") & 0x7FFFFFFF
+                at += 4
+            value_at = at + name_length
+            pairs[text[at:value_at]] = text[value_at : value_at + value_length]
+            at = value_at + value_length
+    except IndexError:
+        raise ProtocolError("name-value pair cut short")
+    if at > end:
+        raise ProtocolError("name-value pair cut short")
     return pairs
 
 
@@ -179,7 +186,8 @@ class Connection:
     def __init__(self, sock, app, multithread):
         sock.settimeout(READ_TIMEOUT)
         self.sock = sock
-        self.reader = sock.makefile("rb", buffering=65536)
+        self.received = b""  # bytes read from the socket and not yet taken as records
+        self.at = 0
         self.app = app
         self.multithread = multithread
 
@@ -191,23 +199,35 @@ class Connection:
             if not isinstance(e, (ConnectionResetError, BrokenPipeError)):
                 print("fastcgi: connection dropped: %s" % e, file=sys.stderr, flush=True)
         finally:
-            self.reader.close()
             self.sock.close()
 
+    def _have(self, size):
+        """True once `size` unread bytes are in hand (reading more as needed); False at end of stream."""
+        while len(self.received) - self.at < size:
+            more = self.sock.recv(max(RECV_BYTES, size))
+            if not more:
+                return False
+            self.received = self.received[self.at :] + more
+            self.at = 0
+        return True
+
     def _read_record(self):
-        """(type, request id, content), or None when the connection is closed between records."""
-        header = self.reader.read(HEADER.size)
-        if not header:
+        """(type, request id, content), or None when the connection is closed between records.
+
+        Read from one buffer of its own (not a socket.makefile): a request's records usually come in
+        one recv(), and each is then a slice."""
+        if not self._have(HEADER.size):
+            if len(self.received) > self.at:
+                raise ProtocolError("record header cut short")
             return None
-        if len(header) < HEADER.size:
-            raise ProtocolError("record header cut short")
-        version, kind, request_id, length, padding = HEADER.unpack(header)
+        version, kind, request_id, length, padding = HEADER.unpack_from(self.received, self.at)
         if version != VERSION:
             raise ProtocolError("FastCGI version %d" % version)
-        content = self.reader.read(length + padding) if length + padding else b""
-        if len(content) < length + padding:
+        if not self._have(HEADER.size + length + padding):
             raise ProtocolError("record cut short")
-        return kind, request_id, content[:length] if padding else content
+        start = self.at + HEADER.size
+        self.at = start + length + padding
+        return kind, request_id, self.received[start : start + length]
 
     def _next(self):
         """Read one request and answer it; False when the connection is done."""
@@ -367,11 +387,18 @@ class Server:
         self.stopping = False
         self.busy = False
         self.slots = threading.BoundedSemaphore(MAX_THREADS)
+        self.kind = (int(sock.family), int(sock.type), sock.proto)
 
     def stop(self, signum=None, frame=None):
         self.stopping = True
         if not self.busy:  # waiting in accept(): leave now; mid-request: after the answer
             raise SystemExit(0)
+
+    def _accept(self):
+        """(client socket, address): socket.accept() without its ~5 us of turning the family and type into
+        enums for every new socket object (the listening socket's, as plain ints, are the same)."""
+        fd, address = self.sock._accept()
+        return socket.socket(self.kind[0], self.kind[1], self.kind[2], fd), address
 
     def serve_forever(self):
         allowed = allowed_addresses()
@@ -379,9 +406,7 @@ class Server:
             if self.threaded:
                 self.slots.acquire()
             try:
-                client, address = self.sock.accept()
-            except InterruptedError:
-                continue
+                client, address = self._accept()
             except BaseException:
                 if self.threaded:
                     self.slots.release()
