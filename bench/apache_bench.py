@@ -225,7 +225,7 @@ def fcgid_throughput(seconds, connections, rounds=3):
         print("fcgid   skipped: wrk is not installed (apt-get install wrk)")
         return None
     servers = {"ours": deployed("fcgid"), "werobot": deployed("fcgid", WEROBOT_FLUP, python=bench_venv()),
-               "bare": deployed("fcgid", BARE_WSGI)}
+               "bare": deployed("fcgid", BARE_WSGI, python=bench_venv())}
     try:
         for server in servers.values():
             # Warm: mod_fcgid starts the FastCGI processes a few at a time, and a request finding none free
