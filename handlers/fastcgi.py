@@ -17,12 +17,16 @@ the empty one that ends the stream, and END_REQUEST.
   connection, at most MAX_THREADS at once.
 - The responder role only; several requests on one connection in turn (FCGI_KEEP_CONN), never at once
   (FCGI_CANT_MPX_CONN); FCGI_GET_VALUES answered; other management records get FCGI_UNKNOWN_TYPE.
-- Bounded: MAX_PARAMS_BYTES of parameters, READ_TIMEOUT for each read; a body the app left unread is
-  drained after the answer (a little) or the web server gets LINGER_SECONDS to stop sending it.
+- Bounded: MAX_PARAMS_BYTES of parameters, which must arrive within REQUEST_SECONDS, and the body
+  within BODY_SECONDS (a connection that trickles bytes cannot hold a thread for ever); a body the app
+  left unread is drained after the answer (a little) or the web server gets LINGER_SECONDS to stop
+  sending it. A failed accept() (no descriptors left, a connection reset in the queue) costs that
+  connection, never the server.
 - SIGTERM (mod_fcgid retiring a process, Apache stopping) ends the process between requests; the
   request in hand is answered first.
 """
 
+import errno
 import os
 import socket
 import struct
@@ -46,14 +50,26 @@ MAX_PARAMS_BYTES = 1024 * 1024  # Apache sends a few KiB; more is not a web serv
 DRAIN_BYTES = 64 * 1024  # after the answer, a body left unread is read to its end if this is all that is left
 LINGER_SECONDS = 5.0  # ... else the web server gets this long to stop sending it before the connection closes
 RECV_BYTES = 65536
-READ_TIMEOUT = 60.0  # a connection that sends nothing for this long is dropped
+REQUEST_SECONDS = 10.0  # a request's parameters must all arrive within this of its connection (or last answer)
+BODY_SECONDS = 60.0  # ... and its body within this of the app asking for it: slow senders cannot hold threads for ever
+SEND_TIMEOUT = BODY_SECONDS  # each 64 KiB of an answer must be taken within this (a slow client behind the server)
 MAX_THREADS = 64  # TCP: connections served at once; the next accept waits for a free one
+ACCEPT_BACKOFF = 0.1  # after accept() fails for want of descriptors or memory, before trying again
 STOP_SECONDS = 5.0  # TCP: on SIGTERM, how long the requests in hand get to finish (WeChat's own wait)
 
 
 class ProtocolError(ConnectionError):
     """The peer does not speak FastCGI as a web server would; the connection is closed. (An OSError, so
     an app reading the body sees what it sees when a client goes away mid-body.)"""
+
+
+def say(text):
+    """One line in the error log (stderr), written whole: threads' lines must not run into each other."""
+    try:
+        sys.stderr.write("fastcgi: %s\n" % text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def record(kind, request_id, content=b""):
@@ -120,6 +136,7 @@ class Request:
         self.id = request_id
         self.keep_connection = keep_connection
         self.params = bytearray()
+        self.aborted = False
 
 
 class Body:
@@ -134,7 +151,7 @@ class Body:
         self.connection = connection
         self.request = request
         self.pending = b""
-        self.ended = False
+        self.ended = False  # the empty STDIN record came (or the web server aborted the request)
 
     def _fill(self, size):
         parts, have = [self.pending], len(self.pending)
@@ -184,8 +201,9 @@ class Connection:
     """One connection from the web server: requests in turn until it closes or asks to."""
 
     def __init__(self, sock, app, multithread):
-        sock.settimeout(READ_TIMEOUT)
         self.sock = sock
+        self.deadline = 0.0  # time.monotonic() by which what is being read must have arrived
+        self.timeout = None  # the socket's timeout as last set (each settimeout() is a system call)
         self.received = b""  # bytes read from the socket and not yet taken as records
         self.at = 0
         self.app = app
@@ -197,13 +215,18 @@ class Connection:
                 pass
         except OSError as e:  # a timeout, a reset, a peer that is not a web server: this connection only
             if not isinstance(e, (ConnectionResetError, BrokenPipeError)):
-                print("fastcgi: connection dropped: %s" % e, file=sys.stderr, flush=True)
+                say("connection dropped: %s" % (e or e.__class__.__name__))
         finally:
             self.sock.close()
 
     def _have(self, size):
         """True once `size` unread bytes are in hand (reading more as needed); False at end of stream."""
         while len(self.received) - self.at < size:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise ProtocolError("timed out waiting for the web server")
+            if self.timeout is None or left < self.timeout / 2:  # lowered as the deadline nears, not per read
+                self._set_timeout(left)
             more = self.sock.recv(max(RECV_BYTES, size))
             if not more:
                 return False
@@ -232,6 +255,7 @@ class Connection:
     def _next(self):
         """Read one request and answer it; False when the connection is done."""
         request = None
+        self.deadline = time.monotonic() + REQUEST_SECONDS
         while True:
             got = self._read_record()
             if got is None:
@@ -244,6 +268,8 @@ class Connection:
                     raise ProtocolError("short BEGIN_REQUEST")
                 role, flags = BEGIN_BODY.unpack_from(content)
                 if request is not None:
+                    if request_id == request.id:
+                        raise ProtocolError("request %d begun twice" % request_id)
                     self.sock.sendall(end_request(request_id, CANT_MPX_CONN))
                 elif role != RESPONDER:
                     self.sock.sendall(end_request(request_id, UNKNOWN_ROLE))
@@ -260,12 +286,14 @@ class Connection:
                         raise ProtocolError("more than %d bytes of parameters" % MAX_PARAMS_BYTES)
                     continue
                 body = Body(self, request)
+                self.deadline = time.monotonic() + BODY_SECONDS
+                self._set_timeout(BODY_SECONDS)
                 answer = b"".join(self._respond(request, decode_pairs(request.params), body))
                 try:
-                    complete = body.finish(DRAIN_BYTES)  # the rest of a body the app left unread, if small
+                    complete = request.aborted or body.finish(DRAIN_BYTES)  # the rest of an unread body, if small
                 except OSError:
-                    complete = False
-                self.sock.sendall(answer)
+                    complete = request.aborted
+                self._send(answer)
                 if not complete:
                     self._linger()
                 return request.keep_connection and complete
@@ -277,6 +305,22 @@ class Connection:
             elif kind == STDIN:
                 raise ProtocolError("body before the end of the parameters")
             # FCGI_DATA (the filter role's) and anything else for a live request: ignored
+
+    def _set_timeout(self, seconds):
+        if seconds != self.timeout:
+            self.sock.settimeout(seconds)
+            self.timeout = seconds
+
+    def _send(self, answer):
+        """The answer, 64 KiB at a time, each piece within SEND_TIMEOUT: a socket timeout bounds a whole
+        sendall(), and a large answer to a slow client (an export) may rightly take minutes."""
+        self._set_timeout(SEND_TIMEOUT)
+        if len(answer) <= RECV_BYTES:
+            self.sock.sendall(answer)
+            return
+        view = memoryview(answer)
+        for at in range(0, len(answer), RECV_BYTES):
+            self.sock.sendall(view[at : at + RECV_BYTES])
 
     def _linger(self):
         """The web server is still sending a body the app did not want (a 413, a 403): closing with its
@@ -310,6 +354,7 @@ class Connection:
             elif kind == STDIN:
                 return content
             elif kind == ABORT_REQUEST:
+                request.aborted = True  # nothing more comes for it: END_REQUEST goes out with the answer
                 raise ProtocolError("request aborted by the web server")
 
     def _management(self, kind, content):
@@ -337,7 +382,7 @@ class Connection:
         try:
             output = run_app(self.app, environ)
         except Exception:
-            print("fastcgi: the application failed:\n%s" % traceback.format_exc().rstrip(), file=sys.stderr, flush=True)
+            say("the application failed:\n%s" % traceback.format_exc().rstrip())
             output = b"Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\ninternal server error\n"
         records = stream(STDOUT, request.id, output)
         records.append(record(STDOUT, request.id))
@@ -403,27 +448,48 @@ class Server:
     def serve_forever(self):
         allowed = allowed_addresses()
         while not self.stopping:
-            if self.threaded:
-                self.slots.acquire()
+            if self.threaded and not self.slots.acquire(timeout=1.0):
+                continue  # every thread busy; look at self.stopping now and then
             try:
                 client, address = self._accept()
+            except (socket.timeout, InterruptedError):
+                client = None  # TCP: the listening socket wakes once a second (Ctrl+C on Windows)
+            except OSError as e:
+                client = None
+                if e.errno in (errno.EBADF, errno.EINVAL, errno.ENOTSOCK):
+                    raise  # the listening socket itself is gone: nothing more to serve
+                # Out of descriptors or memory, or a connection reset while queued: that one
+                # connection is lost, not the server.
+                say("accept failed: %s; serving on" % e)
+                time.sleep(ACCEPT_BACKOFF)
             except BaseException:
                 if self.threaded:
                     self.slots.release()
                 raise
-            if allowed is not None and isinstance(address, tuple) and address[0] not in allowed:
+            if client is not None and allowed is not None and isinstance(address, tuple) and address[0] not in allowed:
                 client.close()
+                client = None
+            if client is None:
                 if self.threaded:
                     self.slots.release()
                 continue
             if self.threaded:
-                threading.Thread(target=self._serve_in_thread, args=(client,), daemon=True).start()
+                self._start_thread(client)
             else:
                 self.busy = True
                 try:
                     Connection(client, self.app, False).serve()
                 finally:
                     self.busy = False
+
+    def _start_thread(self, client):
+        try:
+            threading.Thread(target=self._serve_in_thread, args=(client,), daemon=True).start()
+        except RuntimeError as e:  # "can't start new thread": out of memory or a thread limit
+            say("cannot start a thread for a connection (%s); it is closed" % e)
+            client.close()
+            self.slots.release()
+            time.sleep(ACCEPT_BACKOFF)
 
     def finish(self, timeout):
         """TCP: wait (up to timeout) for the connections being served; their threads die with the process."""
@@ -453,9 +519,11 @@ def serve(app, address=None):
 
     if address is None:
         sock, threaded = socket.socket(fileno=os.dup(0)), False
+        sock.setblocking(True)  # mod_fcgid's is blocking already; another spawner's might not be
     else:
         sock = socket.create_server(address, family=socket.AF_INET6 if ":" in address[0] else socket.AF_INET,
                                     backlog=128)
+        sock.settimeout(1.0)  # accept() returns now and then, so a stop (Ctrl+C on Windows) is seen
         threaded = True
     server = Server(app, sock, threaded)
     for name in ("SIGTERM", "SIGINT", "SIGHUP"):

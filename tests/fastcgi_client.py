@@ -53,16 +53,26 @@ def request_records(params, body=b"", request_id=1, keep=False, role=1, chunk=65
     return b"".join(out)
 
 
+def _recv_exactly(sock, size):
+    data = b""
+    while len(data) < size:
+        more = sock.recv(size - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
 def read_records(sock):
-    """Records from the server until END_REQUEST (or the connection closes): [(type, request id, content)]."""
-    reader = sock.makefile("rb")
+    """Records from the server until END_REQUEST (or the connection closes): [(type, request id, content)].
+    Reads exactly what they hold (no buffer), so the next answer on a kept connection stays in the socket."""
     records = []
     while True:
-        header = reader.read(HEADER.size)
+        header = _recv_exactly(sock, HEADER.size)
         if len(header) < HEADER.size:
             return records
         _, kind, request_id, length, padding = HEADER.unpack(header)
-        content = reader.read(length + padding)[:length]
+        content = _recv_exactly(sock, length + padding)[:length]
         records.append((kind, request_id, content))
         if kind in (END_REQUEST, GET_VALUES_RESULT, UNKNOWN_TYPE):
             return records

@@ -42,12 +42,15 @@ def application(environ, start_response):
     start_response("201 Created", [("Content-Type", "application/json"), ("X-Pid", str(os.getpid()))])
     return [json.dumps(seen).encode()]
 
+for name in ("REQUEST_SECONDS", "MAX_THREADS"):  # tests shorten the server's bounds
+    if "TEST_" + name in os.environ:
+        setattr(fastcgi, name, type(getattr(fastcgi, name))(os.environ["TEST_" + name]))
 fastcgi.serve(application, None if sys.argv[1] == "fd0" else ("127.0.0.1", int(sys.argv[1])))
 '''
 
 
 class Server:
-    def __init__(self, tcp=False):
+    def __init__(self, tcp=False, env=None, preexec_fn=None):
         folder = tempfile.mkdtemp(prefix="wechat-fastcgi-")
         script = os.path.join(folder, "app.py")
         with open(script, "w") as f:
@@ -56,7 +59,8 @@ class Server:
         if tcp:
             port = free_port()
             self.address = ("127.0.0.1", port)
-            self.process = subprocess.Popen([sys.executable, script, str(port)], stderr=self.stderr)
+            self.process = subprocess.Popen([sys.executable, script, str(port)], stderr=self.stderr,
+                                            env=dict(os.environ, **(env or {})), preexec_fn=preexec_fn)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 try:
@@ -69,7 +73,8 @@ class Server:
             listener = socket.socket(socket.AF_UNIX)
             listener.bind(self.address)
             listener.listen(16)
-            self.process = subprocess.Popen([sys.executable, script, "fd0"], stdin=listener.fileno(), stderr=self.stderr)
+            self.process = subprocess.Popen([sys.executable, script, "fd0"], stdin=listener.fileno(), stderr=self.stderr,
+                                            env=dict(os.environ, **(env or {})), preexec_fn=preexec_fn)
             listener.close()
 
     def errors(self):
@@ -233,5 +238,63 @@ def test_tcp_serves_a_quick_request_beside_a_slow_one():
         assert time.monotonic() - started < 1.0  # not queued behind the 1.5 s one
         thread.join(10)
         assert slow["answer"][0] == 201
+    finally:
+        server.stop()
+
+
+def test_requests_pipelined_on_a_kept_connection_are_answered_in_order(server):
+    with fc.connect(server.address) as sock:
+        sock.sendall(b"".join(fc.request_records(params(body=b"m%d" % i), b"m%d" % i, request_id=i, keep=True)
+                              for i in (1, 2, 3)))
+        for i in (1, 2, 3):
+            status, _, answer, _ = fc.response_of(fc.read_records(sock))
+            assert status == 201 and json.loads(answer)["body"] == "m%d" % i
+
+
+def test_an_abort_while_the_app_reads_the_body_ends_the_request_at_once(server):
+    with fc.connect(server.address) as sock:
+        records = fc.request_records(params(body=b"x" * 100), b"x" * 100)
+        sock.sendall(records[: records.index(fc.record(fc.PARAMS, 1)) + 8])  # parameters done, no body yet
+        time.sleep(0.2)  # the app is waiting for the body
+        started = time.monotonic()
+        sock.sendall(fc.record(fc.ABORT_REQUEST, 1))
+        got = fc.read_records(sock)
+    assert got[-1][0] == fc.END_REQUEST and time.monotonic() - started < 2
+    assert fc.fetch(server.address, params(body=b"ok"), b"ok")[0] == 201
+
+
+def test_connections_that_send_nothing_cannot_hold_every_thread():
+    server = Server(tcp=True, env={"TEST_REQUEST_SECONDS": "1", "TEST_MAX_THREADS": "3"})
+    try:
+        idle = [fc.connect(server.address) for _ in range(3)]  # every thread, waiting for a request
+        started = time.monotonic()
+        assert fc.fetch(server.address, params(body=b"ok"), b"ok")[0] == 201
+        assert time.monotonic() - started < 3  # after the idle ones were dropped, not 60 s later
+        for sock in idle:
+            sock.close()
+    finally:
+        server.stop()
+
+
+def test_running_out_of_descriptors_costs_connections_not_the_server():
+    import resource
+
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+    server = Server(tcp=True, env={"TEST_REQUEST_SECONDS": "1"}, preexec_fn=few_descriptors)
+    try:
+        idle = []
+        for _ in range(40):  # more than the process can accept
+            try:
+                idle.append(fc.connect(server.address))
+            except OSError:
+                break
+        time.sleep(0.5)
+        for sock in idle:
+            sock.close()
+        time.sleep(1.5)  # the accepted ones time out; the rest were never accepted
+        assert server.process.poll() is None, server.errors()
+        assert fc.fetch(server.address, params(body=b"ok"), b"ok")[0] == 201
     finally:
         server.stop()
