@@ -36,7 +36,7 @@ import time
 import traceback
 
 VERSION = 1
-BEGIN_REQUEST, ABORT_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT = 1, 2, 3, 4, 5, 6
+BEGIN_REQUEST, ABORT_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT, STDERR = 1, 2, 3, 4, 5, 6, 7
 GET_VALUES, GET_VALUES_RESULT, UNKNOWN_TYPE = 9, 10, 11
 RESPONDER, KEEP_CONN = 1, 1
 REQUEST_COMPLETE, CANT_MPX_CONN, UNKNOWN_ROLE = 0, 1, 3
@@ -50,9 +50,10 @@ MAX_PARAMS_BYTES = 1024 * 1024  # Apache sends a few KiB; more is not a web serv
 DRAIN_BYTES = 64 * 1024  # after the answer, a body left unread is read to its end if this is all that is left
 LINGER_SECONDS = 5.0  # ... else the web server gets this long to stop sending it before the connection closes
 RECV_BYTES = 65536
+WAKE_SECONDS = 2.0  # the kernel's receive timeout: how often a blocked read looks at its deadline
 REQUEST_SECONDS = 10.0  # a request's parameters must all arrive within this of its connection (or last answer)
 BODY_SECONDS = 60.0  # ... and its body within this of the app asking for it: slow senders cannot hold threads for ever
-SEND_TIMEOUT = BODY_SECONDS  # each 64 KiB of an answer must be taken within this (a slow client behind the server)
+SEND_TIMEOUT = BODY_SECONDS  # an answer's send fails once nothing of it could be sent for this long
 MAX_THREADS = 64  # TCP: connections served at once; the next accept waits for a free one
 ACCEPT_BACKOFF = 0.1  # after accept() fails for want of descriptors or memory, before trying again
 STOP_SECONDS = 5.0  # TCP: on SIGTERM, how long the requests in hand get to finish (WeChat's own wait)
@@ -197,13 +198,30 @@ class Body:
         return iter(self.readline, b"")
 
 
+class RequestErrors:
+    """wsgi.errors: what the app writes there goes to the web server as the request's FCGI_STDERR, which
+    it logs in the site's own error log (mod_fcgid: "mod_fcgid: stderr: ..."), as flup did."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text if isinstance(text, str) else text.decode("utf-8", "replace"))
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
+
+
 class Connection:
     """One connection from the web server: requests in turn until it closes or asks to."""
 
     def __init__(self, sock, app, multithread):
         self.sock = sock
         self.deadline = 0.0  # time.monotonic() by which what is being read must have arrived
-        self.timeout = None  # the socket's timeout as last set (each settimeout() is a system call)
         self.received = b""  # bytes read from the socket and not yet taken as records
         self.at = 0
         self.app = app
@@ -222,12 +240,12 @@ class Connection:
     def _have(self, size):
         """True once `size` unread bytes are in hand (reading more as needed); False at end of stream."""
         while len(self.received) - self.at < size:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
+            if time.monotonic() > self.deadline:
                 raise ProtocolError("timed out waiting for the web server")
-            if self.timeout is None or left < self.timeout / 2:  # lowered as the deadline nears, not per read
-                self._set_timeout(left)
-            more = self.sock.recv(max(RECV_BYTES, size))
+            try:
+                more = self.sock.recv(max(RECV_BYTES, size))
+            except BlockingIOError:  # the kernel's receive timeout (WAKE_SECONDS): look at the deadline again
+                continue
             if not more:
                 return False
             self.received = self.received[self.at :] + more
@@ -287,7 +305,6 @@ class Connection:
                     continue
                 body = Body(self, request)
                 self.deadline = time.monotonic() + BODY_SECONDS
-                self._set_timeout(BODY_SECONDS)
                 answer = b"".join(self._respond(request, decode_pairs(request.params), body))
                 try:
                     complete = request.aborted or body.finish(DRAIN_BYTES)  # the rest of an unread body, if small
@@ -306,21 +323,10 @@ class Connection:
                 raise ProtocolError("body before the end of the parameters")
             # FCGI_DATA (the filter role's) and anything else for a live request: ignored
 
-    def _set_timeout(self, seconds):
-        if seconds != self.timeout:
-            self.sock.settimeout(seconds)
-            self.timeout = seconds
-
     def _send(self, answer):
-        """The answer, 64 KiB at a time, each piece within SEND_TIMEOUT: a socket timeout bounds a whole
-        sendall(), and a large answer to a slow client (an export) may rightly take minutes."""
-        self._set_timeout(SEND_TIMEOUT)
-        if len(answer) <= RECV_BYTES:
-            self.sock.sendall(answer)
-            return
-        view = memoryview(answer)
-        for at in range(0, len(answer), RECV_BYTES):
-            self.sock.sendall(view[at : at + RECV_BYTES])
+        """The answer. The socket blocks, with the kernel's send timeout: a send fails only when nothing
+        could be sent for SEND_TIMEOUT, so a large answer to a slow client (an export) may take minutes."""
+        self.sock.sendall(answer)
 
     def _linger(self):
         """The web server is still sending a body the app did not want (a 413, a 403): closing with its
@@ -371,7 +377,7 @@ class Connection:
         """The records that answer the request: the app's response as STDOUT, then END_REQUEST."""
         environ["wsgi.version"] = (1, 0)
         environ["wsgi.input"] = body
-        environ["wsgi.errors"] = sys.stderr
+        environ["wsgi.errors"] = errors = RequestErrors()
         environ["wsgi.multithread"] = self.multithread
         environ["wsgi.multiprocess"] = True
         environ["wsgi.run_once"] = False
@@ -382,10 +388,13 @@ class Connection:
         try:
             output = run_app(self.app, environ)
         except Exception:
-            say("the application failed:\n%s" % traceback.format_exc().rstrip())
+            errors.write("fastcgi: the application failed:\n%s\n" % traceback.format_exc().rstrip())
             output = b"Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\ninternal server error\n"
         records = stream(STDOUT, request.id, output)
         records.append(record(STDOUT, request.id))
+        if errors.parts:
+            records.extend(stream(STDERR, request.id, "".join(errors.parts).encode("utf-8", "replace")))
+            records.append(record(STDERR, request.id))
         records.append(end_request(request.id))
         return records
 
@@ -422,6 +431,25 @@ def run_app(app, environ):
     return "".join(head).encode("latin-1") + content
 
 
+def kernel_timeouts(sock):
+    """Give `sock` the kernel's own receive (WAKE_SECONDS) and send (SEND_TIMEOUT) timeouts.
+
+    The sockets stay blocking: Python's settimeout() would make every recv() and send() a poll()
+    and a call, and each change of timeout an ioctl(). Linux copies these options from a listening
+    socket to each connection it accepts; Server checks that once, else sets them per connection.
+    """
+    for option, seconds in ((socket.SO_RCVTIMEO, WAKE_SECONDS), (socket.SO_SNDTIMEO, SEND_TIMEOUT)):
+        if os.name == "nt":  # Windows takes milliseconds as a DWORD
+            value = struct.pack("I", int(seconds * 1000))
+        else:
+            value = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))
+        sock.setsockopt(socket.SOL_SOCKET, option, value)
+
+
+def has_kernel_timeouts(sock):
+    return any(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+
+
 class Server:
     """Accepts connections on a listening socket until SIGTERM (or SIGINT, SIGHUP) says stop."""
 
@@ -433,6 +461,8 @@ class Server:
         self.busy = False
         self.slots = threading.BoundedSemaphore(MAX_THREADS)
         self.kind = (int(sock.family), int(sock.type), sock.proto)
+        self.inherits_timeouts = None  # whether accepted sockets come with the listener's (learnt at the first)
+        kernel_timeouts(sock)
 
     def stop(self, signum=None, frame=None):
         self.stopping = True
@@ -443,7 +473,14 @@ class Server:
         """(client socket, address): socket.accept() without its ~5 us of turning the family and type into
         enums for every new socket object (the listening socket's, as plain ints, are the same)."""
         fd, address = self.sock._accept()
-        return socket.socket(self.kind[0], self.kind[1], self.kind[2], fd), address
+        client = socket.socket(self.kind[0], self.kind[1], self.kind[2], fd)
+        if self.threaded and not sys.platform.startswith("linux"):
+            client.setblocking(True)  # elsewhere a connection inherits the listener's non-blocking mode
+        if self.inherits_timeouts is None:
+            self.inherits_timeouts = has_kernel_timeouts(client)
+        if not self.inherits_timeouts:
+            kernel_timeouts(client)
+        return client, address
 
     def serve_forever(self):
         allowed = allowed_addresses()

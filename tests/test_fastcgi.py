@@ -42,7 +42,7 @@ def application(environ, start_response):
     start_response("201 Created", [("Content-Type", "application/json"), ("X-Pid", str(os.getpid()))])
     return [json.dumps(seen).encode()]
 
-for name in ("REQUEST_SECONDS", "MAX_THREADS"):  # tests shorten the server's bounds
+for name in ("REQUEST_SECONDS", "MAX_THREADS", "WAKE_SECONDS"):  # tests shorten the server's bounds
     if "TEST_" + name in os.environ:
         setattr(fastcgi, name, type(getattr(fastcgi, name))(os.environ["TEST_" + name]))
 fastcgi.serve(application, None if sys.argv[1] == "fd0" else ("127.0.0.1", int(sys.argv[1])))
@@ -194,10 +194,16 @@ def _send_quietly(sock, data):
         pass  # the server stopped reading once it had answered
 
 
-def test_a_crashing_app_is_a_500_with_its_traceback_in_the_error_log(server):
-    status, _, answer, protocol = fc.fetch(server.address, params("/crash"))
+def test_a_crashing_app_is_a_500_with_its_traceback_in_the_sites_error_log(server):
+    with fc.connect(server.address) as sock:
+        sock.sendall(fc.request_records(params("/crash")))
+        records = fc.read_records(sock)
+    status, _, answer, protocol = fc.response_of(records)
     assert (status, protocol) == (500, 0) and b"Traceback" not in answer
-    assert "RuntimeError: the app broke" in server.errors()
+    # FCGI_STDERR: the web server writes it to the site's error log ("mod_fcgid: stderr: ...")
+    stderr = b"".join(content for kind, _, content in records if kind == fc.STDERR).decode()
+    assert "RuntimeError: the app broke" in stderr and "Traceback" in stderr
+    assert records[-1][0] == fc.END_REQUEST
     assert fc.fetch(server.address, params(body=b"ok"), b"ok")[0] == 201
 
 
@@ -264,7 +270,7 @@ def test_an_abort_while_the_app_reads_the_body_ends_the_request_at_once(server):
 
 
 def test_connections_that_send_nothing_cannot_hold_every_thread():
-    server = Server(tcp=True, env={"TEST_REQUEST_SECONDS": "1", "TEST_MAX_THREADS": "3"})
+    server = Server(tcp=True, env={"TEST_REQUEST_SECONDS": "1", "TEST_MAX_THREADS": "3", "TEST_WAKE_SECONDS": "0.2"})
     try:
         idle = [fc.connect(server.address) for _ in range(3)]  # every thread, waiting for a request
         started = time.monotonic()
@@ -282,7 +288,7 @@ def test_running_out_of_descriptors_costs_connections_not_the_server():
     def few_descriptors():
         resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
 
-    server = Server(tcp=True, env={"TEST_REQUEST_SECONDS": "1"}, preexec_fn=few_descriptors)
+    server = Server(tcp=True, env={"TEST_REQUEST_SECONDS": "1", "TEST_WAKE_SECONDS": "0.2"}, preexec_fn=few_descriptors)
     try:
         idle = []
         for _ in range(40):  # more than the process can accept
