@@ -61,6 +61,10 @@ def test_the_log_merges_idempotently_keeps_order_and_filters_by_time(store):
     assert records[0]["summary"] == "你好" and records[0]["raw"] == "<xml><Content>你好</Content></xml>"
     assert [r["key"] for r in store.log_iter(since=now - 50)] == ["m2"]
     assert [r["key"] for r in store.log_iter(until=now - 50)] == ["m1"]
+    # a reader that needs a few fields (the dashboard) gets those, without raw and reply
+    slim = list(store.log_iter(fields=("received_at", "source", "outcome", "latency_ms", "no such; DROP")))
+    assert slim == [{"received_at": now - 100, "source": "o1", "outcome": "reply:text", "latency_ms": None},
+                    {"received_at": now - 10, "source": "o2", "outcome": None, "latency_ms": None}]
     store.log_prune(now - 50)
     assert [r["key"] for r in store.log_iter()] == ["m2"]
 

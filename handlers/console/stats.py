@@ -137,6 +137,11 @@ def summarise(records, now=None, errors_kept=10):
                    len(followers), now, [(daily.starts[d], p, c) for d, (p, c) in sorted(tokens.items())])
 
 
+# What summarise() and the dashboard's error table read: not raw or reply, most of a record's bytes.
+SUMMARY_FIELDS = ("received_at", "msg_type", "outcome", "source", "summary", "latency_ms", "prompt_tokens",
+                  "completion_tokens")
+
+
 def dashboard_summary(store, now=None):
     now = time.time() if now is None else now
-    return summarise(store.log_iter(day_buckets(now).starts[0], None), now)
+    return summarise(store.log_iter(day_buckets(now).starts[0], None, SUMMARY_FIELDS), now)

@@ -19,7 +19,8 @@ retry claims of the message journal (wechat/journal.py) and the message log:
     log_merge(records, deadline=None) -> how many were new (idempotent per record key: first one wins);
         a record is a dict of LOG_FIELDS, or a tuple of their values in that order (the journal's rows)
     log_find(key, deadline=None) -> record | None
-    log_iter(since=None, until=None) -> records, oldest first       log_prune(before) -> count
+    log_iter(since=None, until=None, fields=LOG_FIELDS) -> records (dicts of those fields), oldest first
+    log_prune(before) -> count
 
 `deadline` is a time.monotonic() value: a call that cannot finish by then raises StoreError rather
 than keep a follower waiting. A log record is a dict of LOG_FIELDS; `raw` is the message's XML as

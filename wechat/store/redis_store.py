@@ -153,20 +153,28 @@ class RedisStore:
         stored = self._run(self.client.hgetall, PREFIX + "msg:" + key, deadline=deadline)
         return _record(key, stored) if stored else None
 
-    def log_iter(self, since=None, until=None):
+    def log_iter(self, since=None, until=None, fields=LOG_FIELDS):
         keys = self._run(self.client.zrangebyscore, LOG_INDEX, since or 0, "(%s" % until if until else "+inf")
+        fields = tuple(f for f in fields if f in LOG_FIELDS)
+        every = set(fields) == set(LOG_FIELDS)
         for start in range(0, len(keys), 500):
             batch = keys[start : start + 500]
 
             def fetch():
                 pipe = self.client.pipeline()
                 for key in batch:
-                    pipe.hgetall(PREFIX + "msg:" + key)
+                    if every:
+                        pipe.hgetall(PREFIX + "msg:" + key)
+                    else:  # only what the caller reads: raw and reply are most of a record
+                        pipe.hmget(PREFIX + "msg:" + key, fields)
                 return pipe.execute()
 
             for key, stored in zip(batch, self._run(fetch)):
+                if not every:
+                    stored = dict(zip(fields, stored)) if any(v is not None for v in stored) else None
                 if stored:  # else expired with the retention period
-                    yield _record(key, stored)
+                    record = _record(key, stored)
+                    yield record if every else {f: record[f] for f in fields}
 
     def log_prune(self, before):
         # The hashes expire by themselves; the index entries are removed here.
