@@ -435,10 +435,14 @@ def kernel_timeouts(sock):
     """Give `sock` the kernel's own receive (WAKE_SECONDS) and send (SEND_TIMEOUT) timeouts.
 
     The sockets stay blocking: Python's settimeout() would make every recv() and send() a poll()
-    and a call, and each change of timeout an ioctl(). Linux copies these options from a listening
+    and a call, and each change of timeout an ioctl(). Linux copies these options from a listening TCP
     socket to each connection it accepts; Server checks that once, else sets them per connection.
+    On Windows a socket whose receive timed out may not be used again, so there the receive timeout is
+    the longest a read may wait (BODY_SECONDS) and ends the connection, instead of waking it to look at
+    its deadline.
     """
-    for option, seconds in ((socket.SO_RCVTIMEO, WAKE_SECONDS), (socket.SO_SNDTIMEO, SEND_TIMEOUT)):
+    wake = BODY_SECONDS if os.name == "nt" else WAKE_SECONDS
+    for option, seconds in ((socket.SO_RCVTIMEO, wake), (socket.SO_SNDTIMEO, SEND_TIMEOUT)):
         if os.name == "nt":  # Windows takes milliseconds as a DWORD
             value = struct.pack("I", int(seconds * 1000))
         else:
