@@ -136,8 +136,8 @@ def parse_address(text):
 
 
 def run_cgi():
-    # app.cgirun() is wsgiref's CGIHandler: stdin stays bytes. (app.run() would go through
-    # flup's CGI fallback, which decodes the body with the locale and garbles Chinese.)
+    # app.cgirun() is wsgiref's CGIHandler: stdin stays bytes. (web.py's app.run() hands CGI to flup:
+    # an ImportError now that flup is not installed, and with flup a body decoded with the locale.)
     import wsgiref.handlers
 
     wsgiref.handlers.CGIHandler().run(serving("cgi"))

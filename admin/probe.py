@@ -1,18 +1,15 @@
 """`manage.py doctor`'s checks of running things: the proxy-fcgi backend on its address, the live site as WeChat sees it."""
 
 import socket
-import struct
 import urllib.parse
 
-FCGI_GET_VALUES, FCGI_GET_VALUES_RESULT = 9, 10
+from handlers import fastcgi
 
 
 def fastcgi_answers(host, port, timeout=1.0):
     """None when a FastCGI server answers a management record (FCGI_GET_VALUES) on host:port, else why not.
     code.py fcgi answers at once; an HTTP server waits for a request line it never gets, hence the short timeout."""
-    name = b"FCGI_MPXS_CONNS"
-    content = bytes([len(name), 0]) + name
-    record = struct.pack("!BBHHBB", 1, FCGI_GET_VALUES, 0, len(content), 0, 0) + content
+    record = fastcgi.record(fastcgi.GET_VALUES, 0, fastcgi.encode_pairs([(b"FCGI_MPXS_CONNS", b"")]))
     try:
         connection = socket.create_connection((host, port), timeout=timeout)
     except OSError as e:
@@ -23,7 +20,7 @@ def fastcgi_answers(host, port, timeout=1.0):
             header = connection.recv(8)
         except OSError:  # timed out or reset: not a FastCGI server
             header = b""
-    if len(header) < 2 or header[1] != FCGI_GET_VALUES_RESULT:
+    if len(header) < 2 or header[1] != fastcgi.GET_VALUES_RESULT:
         return "something listens there, but not FastCGI"
     return None
 

@@ -1,7 +1,7 @@
 """FastCGI for mod_fcgid and mod_proxy_fcgi: the app's own WSGI responder, lean where flup is not.
 
-Why not flup: its threaded server costs ~160 us of CPU a request (against ~65 here), more than our whole
-message. Its main thread selects and accepts, then wakes a pool thread for every connection; each
+Why not flup: its threaded server costs ~180 us of CPU a request (against ~80 here: bench/fastcgi_cpu.py),
+more than our whole message. Its main thread selects and accepts, then wakes a pool thread for every connection; each
 record is read with two or three recv() calls through Python stream objects; every output chunk is
 its own record and its own send(). Under mod_fcgid, where throughput is CPU-bound, that is paid on
 every message.
@@ -23,7 +23,8 @@ the empty one that ends the stream, and END_REQUEST.
   sending it. A failed accept() (no descriptors left, a connection reset in the queue) costs that
   connection, never the server.
 - SIGTERM (mod_fcgid retiring a process, Apache stopping) ends the process between requests; the
-  request in hand is answered first.
+  request in hand is answered first (on TCP, the requests in hand get STOP_SECONDS; a kept connection
+  takes no new request).
 """
 
 import errno
@@ -50,9 +51,10 @@ MAX_PARAMS_BYTES = 1024 * 1024  # Apache sends a few KiB; more is not a web serv
 DRAIN_BYTES = 64 * 1024  # after the answer, a body left unread is read to its end if this is all that is left
 LINGER_SECONDS = 5.0  # ... else the web server gets this long to stop sending it before the connection closes
 RECV_BYTES = 65536
+KERNEL_TIMEOUTS = os.name != "nt"  # see kernel_timeouts()
 WAKE_SECONDS = 2.0  # the kernel's receive timeout: how often a blocked read looks at its deadline
 REQUEST_SECONDS = 10.0  # a request's parameters must all arrive within this of its connection (or last answer)
-BODY_SECONDS = 60.0  # ... and its body within this of the app asking for it: slow senders cannot hold threads for ever
+BODY_SECONDS = 60.0  # ... and its body within this of the end of its parameters: slow senders cannot hold threads for ever
 SEND_TIMEOUT = BODY_SECONDS  # an answer's send fails once nothing of it could be sent for this long
 MAX_THREADS = 64  # TCP: connections served at once; the next accept waits for a free one
 ACCEPT_BACKOFF = 0.1  # after accept() fails for want of descriptors or memory, before trying again
@@ -219,9 +221,11 @@ class RequestErrors:
 class Connection:
     """One connection from the web server: requests in turn until it closes or asks to."""
 
-    def __init__(self, sock, app, multithread):
+    def __init__(self, sock, app, multithread, stopping=lambda: False):
         self.sock = sock
+        self.stopping = stopping  # true once the server is shutting down: no next request on this connection
         self.deadline = 0.0  # time.monotonic() by which what is being read must have arrived
+        self.between_requests = True  # nothing of the next request read yet: a timeout here is a quiet close
         self.received = b""  # bytes read from the socket and not yet taken as records
         self.at = 0
         self.app = app
@@ -241,10 +245,12 @@ class Connection:
         """True once `size` unread bytes are in hand (reading more as needed); False at end of stream."""
         while len(self.received) - self.at < size:
             if time.monotonic() > self.deadline:
+                if self.between_requests and len(self.received) == self.at:
+                    return False  # a kept connection left idle (or one never used): closed without a word
                 raise ProtocolError("timed out waiting for the web server")
             try:
                 more = self.sock.recv(max(RECV_BYTES, size))
-            except BlockingIOError:  # the kernel's receive timeout (WAKE_SECONDS): look at the deadline again
+            except (BlockingIOError, socket.timeout):  # WAKE_SECONDS without a byte: look at the deadline again
                 continue
             if not more:
                 return False
@@ -272,12 +278,16 @@ class Connection:
 
     def _next(self):
         """Read one request and answer it; False when the connection is done."""
+        if self.stopping():
+            return False
         request = None
         self.deadline = time.monotonic() + REQUEST_SECONDS
+        self.between_requests = True
         while True:
             got = self._read_record()
             if got is None:
                 return False
+            self.between_requests = False
             kind, request_id, content = got
             if request_id == 0:
                 self._management(kind, content)
@@ -305,12 +315,11 @@ class Connection:
                     continue
                 body = Body(self, request)
                 self.deadline = time.monotonic() + BODY_SECONDS
-                answer = b"".join(self._respond(request, decode_pairs(request.params), body))
+                self._send(b"".join(self._respond(request, decode_pairs(request.params), body)))
                 try:
                     complete = request.aborted or body.finish(DRAIN_BYTES)  # the rest of an unread body, if small
                 except OSError:
                     complete = request.aborted
-                self._send(answer)
                 if not complete:
                     self._linger()
                 return request.keep_connection and complete
@@ -324,9 +333,14 @@ class Connection:
             # FCGI_DATA (the filter role's) and anything else for a live request: ignored
 
     def _send(self, answer):
-        """The answer. The socket blocks, with the kernel's send timeout: a send fails only when nothing
-        could be sent for SEND_TIMEOUT, so a large answer to a slow client (an export) may take minutes."""
+        """The answer. With the kernel's send timeout a send fails only when nothing could be sent for
+        SEND_TIMEOUT, so a large answer to a slow client (an export) may take minutes; on Windows the
+        Python timeout bounds the whole sendall()."""
+        if not KERNEL_TIMEOUTS:
+            self.sock.settimeout(SEND_TIMEOUT)
         self.sock.sendall(answer)
+        if not KERNEL_TIMEOUTS:
+            self.sock.settimeout(WAKE_SECONDS)
 
     def _linger(self):
         """The web server is still sending a body the app did not want (a 413, a 403): closing with its
@@ -432,22 +446,16 @@ def run_app(app, environ):
 
 
 def kernel_timeouts(sock):
-    """Give `sock` the kernel's own receive (WAKE_SECONDS) and send (SEND_TIMEOUT) timeouts.
+    """Give a connection the kernel's own receive (WAKE_SECONDS) and send (SEND_TIMEOUT) timeouts.
 
-    The sockets stay blocking: Python's settimeout() would make every recv() and send() a poll()
-    and a call, and each change of timeout an ioctl(). Linux copies these options from a listening TCP
-    socket to each connection it accepts; Server checks that once, else sets them per connection.
-    On Windows a socket whose receive timed out may not be used again, so there the receive timeout is
-    the longest a read may wait (BODY_SECONDS) and ends the connection, instead of waking it to look at
-    its deadline.
+    The socket stays blocking: Python's settimeout() would make every recv() and send() a poll()
+    and a call, and each change of timeout an ioctl(). Linux copies these options from a listening
+    TCP socket to each connection it accepts (not a Unix one: mod_fcgid's); Server checks that once.
+    Windows gets Python's timeouts instead (KERNEL_TIMEOUTS): there a socket whose receive timed out
+    may not be used again.
     """
-    wake = BODY_SECONDS if os.name == "nt" else WAKE_SECONDS
-    for option, seconds in ((socket.SO_RCVTIMEO, wake), (socket.SO_SNDTIMEO, SEND_TIMEOUT)):
-        if os.name == "nt":  # Windows takes milliseconds as a DWORD
-            value = struct.pack("I", int(seconds * 1000))
-        else:
-            value = struct.pack("ll", int(seconds), int(seconds % 1 * 1e6))
-        sock.setsockopt(socket.SOL_SOCKET, option, value)
+    for option, seconds in ((socket.SO_RCVTIMEO, WAKE_SECONDS), (socket.SO_SNDTIMEO, SEND_TIMEOUT)):
+        sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", int(seconds), int(seconds % 1 * 1e6)))
 
 
 def has_kernel_timeouts(sock):
@@ -466,7 +474,8 @@ class Server:
         self.slots = threading.BoundedSemaphore(MAX_THREADS)
         self.kind = (int(sock.family), int(sock.type), sock.proto)
         self.inherits_timeouts = None  # whether accepted sockets come with the listener's (learnt at the first)
-        kernel_timeouts(sock)
+        if KERNEL_TIMEOUTS and threaded and sock.family != getattr(socket, "AF_UNIX", None):
+            kernel_timeouts(sock)  # for its connections to inherit: a blocking accept() ignores them (TCP)
 
     def stop(self, signum=None, frame=None):
         self.stopping = True
@@ -478,6 +487,9 @@ class Server:
         enums for every new socket object (the listening socket's, as plain ints, are the same)."""
         fd, address = self.sock._accept()
         client = socket.socket(self.kind[0], self.kind[1], self.kind[2], fd)
+        if not KERNEL_TIMEOUTS:
+            client.settimeout(WAKE_SECONDS)
+            return client, address
         if self.threaded and not sys.platform.startswith("linux"):
             client.setblocking(True)  # elsewhere a connection inherits the listener's non-blocking mode
         if self.inherits_timeouts is None:
@@ -493,7 +505,7 @@ class Server:
                 continue  # every thread busy; look at self.stopping now and then
             try:
                 client, address = self._accept()
-            except (socket.timeout, InterruptedError):
+            except (socket.timeout, BlockingIOError, InterruptedError):
                 client = None  # TCP: the listening socket wakes once a second (Ctrl+C on Windows)
             except OSError as e:
                 client = None
@@ -519,7 +531,7 @@ class Server:
             else:
                 self.busy = True
                 try:
-                    Connection(client, self.app, False).serve()
+                    Connection(client, self.app, False, self._is_stopping).serve()
                 finally:
                     self.busy = False
 
@@ -541,9 +553,12 @@ class Server:
             if not self.slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 return
 
+    def _is_stopping(self):
+        return self.stopping
+
     def _serve_in_thread(self, client):
         try:
-            Connection(client, self.app, True).serve()
+            Connection(client, self.app, True, self._is_stopping).serve()
         finally:
             self.slots.release()
 

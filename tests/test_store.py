@@ -65,6 +65,9 @@ def test_the_log_merges_idempotently_keeps_order_and_filters_by_time(store):
     slim = list(store.log_iter(fields=("received_at", "source", "outcome", "latency_ms", "no such; DROP")))
     assert slim == [{"received_at": now - 100, "source": "o1", "outcome": "reply:text", "latency_ms": None},
                     {"received_at": now - 10, "source": "o2", "outcome": None, "latency_ms": None}]
+    assert [r["outcome"] for r in store.log_iter(fields=("outcome",))] == ["reply:text", None]  # empty is not gone
+    with pytest.raises(ValueError):
+        list(store.log_iter(fields=("no such",)))
     store.log_prune(now - 50)
     assert [r["key"] for r in store.log_iter()] == ["m2"]
 

@@ -135,6 +135,8 @@ def _release(document):
             pending.extend(children)
             del children[:]
         node.parentNode = node.ownerDocument = node.previousSibling = node.nextSibling = None
+        if node.nodeType == ELEMENT:
+            node._attrs = node._attrsNS = None  # an attribute's ownerElement is a cycle too
 
 
 _SPACE = rb"[ \t\r\n]*"  # XML's whitespace, exactly

@@ -156,7 +156,11 @@ class RedisStore:
     def log_iter(self, since=None, until=None, fields=LOG_FIELDS):
         keys = self._run(self.client.zrangebyscore, LOG_INDEX, since or 0, "(%s" % until if until else "+inf")
         fields = tuple(f for f in fields if f in LOG_FIELDS)
+        if not fields:
+            raise ValueError("log_iter needs at least one of LOG_FIELDS")
         every = set(fields) == set(LOG_FIELDS)
+        # received_at is always read: a record whose hash expired has none (any other field may be empty)
+        asked = fields if "received_at" in fields else fields + ("received_at",)
         for start in range(0, len(keys), 500):
             batch = keys[start : start + 500]
 
@@ -166,12 +170,13 @@ class RedisStore:
                     if every:
                         pipe.hgetall(PREFIX + "msg:" + key)
                     else:  # only what the caller reads: raw and reply are most of a record
-                        pipe.hmget(PREFIX + "msg:" + key, fields)
+                        pipe.hmget(PREFIX + "msg:" + key, asked)
                 return pipe.execute()
 
             for key, stored in zip(batch, self._run(fetch)):
                 if not every:
-                    stored = dict(zip(fields, stored)) if any(v is not None for v in stored) else None
+                    stored = dict(zip(asked, stored))
+                    stored = stored if stored.get("received_at") is not None else None
                 if stored:  # else expired with the retention period
                     record = _record(key, stored)
                     yield record if every else {f: record[f] for f in fields}

@@ -240,6 +240,8 @@ class SQLiteStore:
     def log_iter(self, since=None, until=None, fields=LOG_FIELDS):
         """fields: the ones the caller reads (the dashboard leaves out raw and reply, most of a row's bytes)."""
         fields = tuple(f for f in fields if f in LOG_FIELDS)  # names go into the SQL: only known ones
+        if not fields:
+            raise ValueError("log_iter needs at least one of LOG_FIELDS")
         cursor = self._run(
             "SELECT %s FROM messages WHERE received_at >= ? AND received_at < ? ORDER BY received_at, id"
             % ", ".join(fields),
