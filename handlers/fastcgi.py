@@ -95,7 +95,8 @@ def decode_pairs(data):
     """FastCGI name-value pairs as a dict of str (latin-1, as WSGI wants environ values).
 
     A length is one byte, or four with the high bit set. The bytes are decoded once and sliced as
-    text (latin-1 maps byte i to character i): Apache sends ~30 pairs a request.
+    text (latin-1 maps byte i to character i): Apache sends ~30 pairs a request. The two length reads
+    are written out, not a helper called twice: ~60 calls a request were a third of this function.
     """
     text = data.decode("latin-1")
     pairs, at, end = {}, 0, len(text)
