@@ -1,10 +1,10 @@
 """FastCGI for mod_fcgid and mod_proxy_fcgi: the app's own WSGI responder, lean where flup is not.
 
 Why not flup: its threaded server costs ~180 us of CPU a request (against ~80 here: bench/fastcgi_cpu.py),
-more than our whole message. Its main thread selects and accepts, then wakes a pool thread for every connection; each
-record is read with two or three recv() calls through Python stream objects; every output chunk is
-its own record and its own send(). Under mod_fcgid, where throughput is CPU-bound, that is paid on
-every message.
+more than our whole message. Its main thread selects and accepts, then wakes a pool thread for every
+connection; each record is read with two or three recv() calls through Python stream objects; every
+output chunk is its own record and its own send(). Under mod_fcgid, where throughput is CPU-bound,
+that is paid on every message.
 
 Here a connection is read through one buffer (a request's records usually arrive in one recv), the
 app runs as soon as the parameters are complete and reads the body as it needs it (so it can refuse
