@@ -479,9 +479,15 @@ class Server:
             kernel_timeouts(sock)  # for its connections to inherit: a blocking accept() ignores them (TCP)
 
     def stop(self, signum=None, frame=None):
+        """The signal handler. Waiting in accept(): shutting the listening socket down makes it fail, and
+        the loop ends. Mid-request: the loop ends after the answer. Raising from here instead could drop a
+        connection accepted an instant before the signal."""
         self.stopping = True
-        if not self.busy:  # waiting in accept(): leave now; mid-request: after the answer
-            raise SystemExit(0)
+        if not self.busy:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # Windows refuses it for a listening socket: accept() wakes within a second anyway
 
     def _accept(self):
         """(client socket, address): socket.accept() without its ~5 us of turning the family and type into
@@ -510,6 +516,10 @@ class Server:
                 client = None  # TCP: the listening socket wakes once a second (Ctrl+C on Windows)
             except OSError as e:
                 client = None
+                if self.stopping:
+                    if self.threaded:
+                        self.slots.release()
+                    break  # the listening socket was shut down by stop()
                 if e.errno in (errno.EBADF, errno.EINVAL, errno.ENOTSOCK):
                     raise  # the listening socket itself is gone: nothing more to serve
                 # Out of descriptors or memory, or a connection reset while queued: that one
