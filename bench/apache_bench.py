@@ -176,7 +176,6 @@ def cgi_latency(requests=60, rounds=3, before=None):
                "alike": deployed("cgi", IMPORT_WEB_FLOOR_ALIKE)}
     if before:
         servers["before"] = deployed("cgi", source=before)
-    ours, floor = servers["ours"], servers["floor"]
     try:
         ratios, medians, before_ratios, alike_ratios = [], [], [], []
         for round_ in range(rounds):
