@@ -511,33 +511,15 @@ class Server:
             if self.threaded and not self.slots.acquire(timeout=1.0):
                 continue  # every thread busy; look at self.stopping now and then
             try:
-                client, address = self._accept()
-            except (socket.timeout, BlockingIOError, InterruptedError):
-                client = None  # TCP: the listening socket wakes once a second (Ctrl+C on Windows)
-            except OSError as e:
-                client = None
-                if self.stopping:
-                    if self.threaded:
-                        self.slots.release()
-                    break  # the listening socket was shut down by stop()
-                if e.errno in (errno.EBADF, errno.EINVAL, errno.ENOTSOCK):
-                    raise  # the listening socket itself is gone: nothing more to serve
-                # Out of descriptors or memory, or a connection reset while queued: that one
-                # connection is lost, not the server.
-                say("accept failed: %s; serving on" % e)
-                time.sleep(ACCEPT_BACKOFF)
+                client = self._next_client(allowed)
             except BaseException:
                 if self.threaded:
                     self.slots.release()
                 raise
-            if client is not None and allowed is not None and isinstance(address, tuple) and address[0] not in allowed:
-                client.close()
-                client = None
             if client is None:
                 if self.threaded:
                     self.slots.release()
-                continue
-            if self.threaded:
+            elif self.threaded:
                 self._start_thread(client)
             else:
                 self.busy = True
@@ -545,6 +527,27 @@ class Server:
                     Connection(client, self.app, False, self._is_stopping).serve()
                 finally:
                     self.busy = False
+
+    def _next_client(self, allowed):
+        """The next connection to serve, or None: a wake-up, a stop, a failed accept, a refused address."""
+        try:
+            client, address = self._accept()
+        except (socket.timeout, BlockingIOError, InterruptedError):
+            return None  # TCP: the listening socket wakes once a second (Ctrl+C on Windows)
+        except OSError as e:
+            if self.stopping:
+                return None  # the listening socket was shut down by stop()
+            if e.errno in (errno.EBADF, errno.EINVAL, errno.ENOTSOCK):
+                raise  # the listening socket itself is gone: nothing more to serve
+            # Out of descriptors or memory, or a connection reset while queued: that one
+            # connection is lost, not the server.
+            say("accept failed: %s; serving on" % e)
+            time.sleep(ACCEPT_BACKOFF)
+            return None
+        if allowed is not None and isinstance(address, tuple) and address[0] not in allowed:
+            client.close()
+            return None
+        return client
 
     def _start_thread(self, client):
         try:
@@ -598,8 +601,6 @@ def serve(app, address=None):
             signal.signal(getattr(signal, name), server.stop)
     try:
         server.serve_forever()
-    except SystemExit:
-        pass
     finally:
         sock.close()
         server.finish(timeout=STOP_SECONDS)
